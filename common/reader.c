@@ -1,0 +1,551 @@
+/* reader.c - decodes regions written by libflightrec (see reader.h).
+ *
+ * Every read of the mapping goes through shm_at(); values that change are
+ * read once into locals, checked, and only the copies are used. Loops are
+ * bounded by the mapping's size or by our constants, never by a count read
+ * from shared memory alone.
+ */
+#include "common/reader.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RETRIES 8 /* seqlock retries before giving a ring or table up */
+
+static inline const void *shm_at(const struct reader *r, uint64_t off, uint64_t len)
+{
+    if (off > r->size || len > r->size - off)
+        return NULL;
+    return r->base + off;
+}
+
+static inline uint64_t ld64(const void *p)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)p, memory_order_relaxed);
+}
+
+static inline uint32_t ld32(const void *p)
+{
+    return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_relaxed);
+}
+
+void trace_proc_free(struct trace_proc *p)
+{
+    for (size_t i = 0; i < p->nthreads; i++)
+        free(p->threads[i].ev);
+    free(p->threads);
+    free(p->strs);
+    free(p->strtext);
+    free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- header and layout ---- */
+
+static bool fits(const struct reader *r, uint64_t off, uint64_t count, uint64_t each,
+                 uint64_t align)
+{
+    if (off % align)
+        return false;
+    if (each && count > (UINT64_MAX - off) / each)
+        return false;
+    return shm_at(r, off, count * each) != NULL;
+}
+
+static bool is_pow2(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+static int read_clock(struct reader *r);
+
+int reader_open(struct reader *r, const void *base, size_t size)
+{
+    memset(r, 0, sizeof *r);
+    r->base = base;
+    r->size = size;
+    const unsigned char *p = shm_at(r, 0, offsetof(struct fr_abi_header, window_ns));
+    if (!p)
+        return -EPROTO;
+    /* acquire: pairs with the release store of the magic in lib/proc.c. */
+    if (__atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE) != FR_ABI_MAGIC)
+        return -EPROTO;
+    memcpy(&r->h, p, offsetof(struct fr_abi_header, window_ns));
+    struct fr_abi_header *h = &r->h;
+    if (h->abi_major != FR_ABI_MAJOR)
+        return -EPROTO;
+    if (h->header_size < offsetof(struct fr_abi_header, reserved) ||
+        h->header_size > FR_ABI_HEADER_PAGE)
+        return -EINVAL;
+    if (h->region_size < r->size)
+        r->size = h->region_size; /* never read past what the writer laid out */
+    if (h->clock_source != FR_ABI_CLOCK_TSC && h->clock_source != FR_ABI_CLOCK_MONOTONIC)
+        return -EINVAL;
+    if (h->clock_cap == 0 || h->clock_cap > 4096 ||
+        !fits(r, h->clock_off, 1,
+              offsetof(struct fr_abi_clock_table, points) +
+                  (uint64_t)h->clock_cap * sizeof(struct fr_abi_clock_point),
+              8))
+        return -EINVAL;
+    if (h->strtab_cap < 2 || h->strtab_cap > FR_ABI_STRTAB_CAP_MAX ||
+        h->strtab_bytes > FR_ABI_STRTAB_BYTES_MAX ||
+        !fits(r, h->strtab_off, 1,
+              offsetof(struct fr_abi_strtab, entries) +
+                  (uint64_t)h->strtab_cap * sizeof(struct fr_abi_str) + h->strtab_bytes,
+              8))
+        return -EINVAL;
+    if (h->ring_count > FR_ABI_RINGS_MAX || h->ring_hdr_size < sizeof(struct fr_abi_ring) ||
+        h->ring_hdr_size > 4096 || h->ring_hdr_size % 8 ||
+        !fits(r, h->rings_off, h->ring_count, h->ring_hdr_size, 8))
+        return -EINVAL;
+    if (!is_pow2(h->ring_bytes) || h->ring_bytes < FR_ABI_RING_BYTES_MIN ||
+        h->ring_bytes > FR_ABI_RING_BYTES_MAX ||
+        !fits(r, h->ring_data_off, h->ring_count, h->ring_bytes, FR_ABI_UNIT))
+        return -EINVAL;
+    h->process_name[FR_ABI_NAME_MAX - 1] = 0;
+    return read_clock(r);
+}
+
+/* ---- clock ---- */
+
+static int read_clock(struct reader *r)
+{
+    struct reader_clock *c = &r->clock;
+    const unsigned char *tab = shm_at(r, r->h.clock_off, offsetof(struct fr_abi_clock_table, points));
+    uint32_t cap = r->h.clock_cap;
+    c->identity = r->h.clock_source == FR_ABI_CLOCK_MONOTONIC;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        uint32_t s1 = atomic_load_explicit(
+            (_Atomic uint32_t *)(tab + offsetof(struct fr_abi_clock_table, seq)),
+            memory_order_acquire);
+        if (s1 & 1)
+            continue;
+        uint64_t count = ld64(tab + offsetof(struct fr_abi_clock_table, count));
+        uint64_t n = count < cap ? count : cap;
+        if (n > FR_ABI_CLOCK_CAP)
+            n = FR_ABI_CLOCK_CAP; /* the newest ones are enough */
+        c->n = 0;
+        for (uint64_t k = count - n; k < count; k++) {
+            const unsigned char *pt = tab + offsetof(struct fr_abi_clock_table, points) +
+                                      (k % cap) * sizeof(struct fr_abi_clock_point);
+            struct fr_abi_clock_point v = {ld64(pt), ld64(pt + 8), ld64(pt + 16), ld64(pt + 24)};
+            /* Keep only points that move forward on both clocks; anything
+             * else is a torn or hostile table. */
+            if (c->n && (v.tsc <= c->pts[c->n - 1].tsc || v.mono_ns < c->pts[c->n - 1].mono_ns))
+                continue;
+            c->pts[c->n++] = v;
+        }
+        /* acquire: pairs with the release store of seq in lib/clock.c publish(). */
+        atomic_thread_fence(memory_order_acquire);
+        uint32_t s2 = ld32(tab + offsetof(struct fr_abi_clock_table, seq));
+        if (s1 != s2)
+            continue;
+        if (c->n == 0 || (!c->identity && c->n < 2))
+            return -EINVAL;
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
+{
+    if (c->identity)
+        return t;
+    /* the segment around t: the last point at or before it, or the ends */
+    uint32_t lo = 0, hi = c->n - 1;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->pts[mid].tsc <= t)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const struct fr_abi_clock_point *a = &c->pts[lo], *b = &c->pts[hi];
+    __int128 dt = (__int128)t - (__int128)a->tsc;
+    __int128 v = (__int128)a->mono_ns + dt * (__int128)(b->mono_ns - a->mono_ns) /
+                                             (__int128)(b->tsc - a->tsc);
+    if (v < 0)
+        return 0;
+    if (v > (__int128)UINT64_MAX)
+        return UINT64_MAX;
+    return (uint64_t)v;
+}
+
+/* ---- rings ---- */
+
+struct ring_copy {
+    uint64_t (*buf)[2]; /* owns */
+    uint64_t (*u)[2];   /* units, oldest first, inside buf */
+    size_t n;
+    uint32_t tid, state;
+    uint64_t claim, exit, cur_task, dropped;
+    char name[FR_ABI_THREAD_NAME_MAX];
+};
+
+/* Copies what ring i holds for its current owner. Returns 1 with *out
+ * filled, 0 for a ring with nothing to read, -EAGAIN when it kept changing,
+ * -EINVAL for nonsense. buf holds max_units units. */
+static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uint64_t max_units,
+                     struct ring_copy *out)
+{
+    const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                     sizeof(struct fr_abi_ring));
+    const unsigned char *data =
+        shm_at(r, r->h.ring_data_off + (uint64_t)i * r->h.ring_bytes, r->h.ring_bytes);
+    if (!rh || !data)
+        return -EINVAL;
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        uint32_t g1 = atomic_load_explicit(
+            (_Atomic uint32_t *)(rh + offsetof(struct fr_abi_ring, gen)), memory_order_acquire);
+        if (g1 & 1)
+            continue;
+        out->state = ld32(rh + offsetof(struct fr_abi_ring, state));
+        if (out->state == FR_ABI_RING_FREE)
+            return 0;
+        out->tid = ld32(rh + offsetof(struct fr_abi_ring, tid));
+        out->claim = ld64(rh + offsetof(struct fr_abi_ring, claim_tsc));
+        out->exit = ld64(rh + offsetof(struct fr_abi_ring, exit_tsc));
+        out->cur_task = ld64(rh + offsetof(struct fr_abi_ring, cur_task));
+        out->dropped = ld64(rh + offsetof(struct fr_abi_ring, dropped));
+        uint64_t nm[FR_ABI_THREAD_NAME_MAX / 8];
+        for (size_t k = 0; k < FR_ABI_THREAD_NAME_MAX / 8; k++)
+            nm[k] = ld64(rh + offsetof(struct fr_abi_ring, name) + 8 * k);
+        memcpy(out->name, nm, sizeof out->name);
+        out->name[sizeof out->name - 1] = 0;
+        uint64_t start = ld64(rh + offsetof(struct fr_abi_ring, start_pos));
+        /* acquire: pairs with the release store of seq in fr__rec_close(). */
+        uint64_t s1 = atomic_load_explicit(
+            (_Atomic uint64_t *)(rh + offsetof(struct fr_abi_ring, seq)), memory_order_acquire);
+        uint64_t h1 = s1 >> 1;
+        if (start > h1)
+            return -EINVAL;
+        uint64_t lo = h1 - start > cap ? h1 - cap : start;
+        if (h1 - lo > max_units)
+            lo = h1 - max_units;
+        for (uint64_t p = lo; p < h1; p++) {
+            const unsigned char *u = data + (p & (cap - 1)) * FR_ABI_UNIT;
+            buf[p - lo][0] = ld64(u);
+            buf[p - lo][1] = ld64(u + 8);
+        }
+        /* acquire: pairs with the release fence in fr__rec_open(); if we
+         * read a unit a writer stored after making seq odd, we see that
+         * seq (or a later one) below. */
+        atomic_thread_fence(memory_order_acquire);
+        uint64_t s2 = ld64(rh + offsetof(struct fr_abi_ring, seq));
+        uint32_t g2 = ld32(rh + offsetof(struct fr_abi_ring, gen));
+        if (g2 != g1 || s2 < s1)
+            continue;
+        /* Units the writer may have reached since: up to its head, plus a
+         * whole record if it is inside one. Ours below that minus cap are
+         * gone. */
+        uint64_t reach = (s2 >> 1) + ((s2 & 1) ? FR_REC_MAX_UNITS : 0);
+        uint64_t safe = reach > cap ? reach - cap : 0;
+        uint64_t skip = safe > lo ? safe - lo : 0;
+        if (skip >= h1 - lo)
+            return 0;
+        out->u = buf + skip;
+        out->n = (size_t)(h1 - lo - skip);
+        return 1;
+    }
+    return -EAGAIN;
+}
+
+/* How many units the record starting at u[0] spans; 0 if invalid. */
+static unsigned rec_units(const uint64_t u[2])
+{
+    switch (fr_rec_type(u[1])) {
+    case FR_REC_REGION_BEGIN:
+    case FR_REC_REGION_END:
+    case FR_REC_WAIT_BEGIN:
+    case FR_REC_WAIT_END:
+        return 1;
+    case FR_REC_COUNTER:
+    case FR_REC_FLOW_BEGIN:
+    case FR_REC_FLOW_END:
+        return 2;
+    case FR_REC_TASK_BEGIN:
+    case FR_REC_TASK_END:
+    case FR_REC_TASK_ATTACH:
+    case FR_REC_TASK_DETACH:
+        return FR_REC_TASK_UNITS;
+    case FR_REC_LOG:
+        return fr_rec_arg(u[1]) <= FR_ABI_LOG_MAX ? FR_REC_LOG_UNITS(fr_rec_arg(u[1])) : 0;
+    default:
+        return 0;
+    }
+}
+
+static bool is_cont(const uint64_t u[2])
+{
+    return fr_rec_type(u[1]) == FR_REC_CONT;
+}
+
+/* Walks the records of a copy; calls visit(rec, units) for each whole one
+ * and counts the rest as errors. Returns the number of records. */
+static size_t walk(const struct ring_copy *rc, uint64_t *errors,
+                   void (*visit)(void *ctx, const uint64_t (*u)[2], unsigned n), void *ctx)
+{
+    size_t pos = 0, recs = 0;
+    while (pos < rc->n && is_cont(rc->u[pos]))
+        pos++; /* the tail of a record whose head was overwritten */
+    while (pos < rc->n) {
+        unsigned n = rec_units(rc->u[pos]);
+        bool ok = n > 0 && n <= rc->n - pos;
+        for (unsigned k = 1; ok && k < n; k++)
+            ok = is_cont(rc->u[pos + k]);
+        if (!ok) {
+            (*errors)++;
+            pos++;
+            while (pos < rc->n && is_cont(rc->u[pos]))
+                pos++;
+            continue;
+        }
+        if (visit)
+            visit(ctx, rc->u + pos, n);
+        recs++;
+        pos += n;
+    }
+    return recs;
+}
+
+struct decode_ctx {
+    const struct reader *r;
+    struct trace_thread *th;
+    uint64_t from_ns, last_ts;
+    uint64_t cur_task;
+    bool cur_known;
+    char *text;
+    size_t *text_len;
+    uint64_t *errors;
+};
+
+static void first_task(void *arg, const uint64_t (*u)[2], unsigned n)
+{
+    struct decode_ctx *d = arg;
+    unsigned t = fr_rec_type(u[0][1]);
+    if (!d->cur_known && n == FR_REC_TASK_UNITS && t >= FR_REC_TASK_BEGIN &&
+        t <= FR_REC_TASK_DETACH) {
+        d->cur_task = u[2][0] & FR_REC_ID_MASK;
+        d->cur_known = true;
+    }
+}
+
+static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
+{
+    struct decode_ctx *d = arg;
+    struct trace_event e = {0};
+    e.ts = reader_clock_convert(&d->r->clock, u[0][0]);
+    /* The TSC of one thread cannot go backwards; a converted value that
+     * does (a torn clock table, a migrated VM) keeps per-thread order. */
+    if (e.ts < d->last_ts)
+        e.ts = d->last_ts;
+    d->last_ts = e.ts;
+    e.type = (uint8_t)fr_rec_type(u[0][1]);
+    e.flags = (uint8_t)fr_rec_flags(u[0][1]);
+    e.arg = (uint16_t)fr_rec_arg(u[0][1]);
+    e.name = fr_rec_name(u[0][1]);
+    e.task = d->cur_task;
+    switch (e.type) {
+    case FR_REC_TASK_BEGIN:
+    case FR_REC_TASK_END:
+    case FR_REC_TASK_ATTACH:
+    case FR_REC_TASK_DETACH:
+        e.id = u[1][0] & FR_REC_ID_MASK;
+        e.parent = u[1][1] >> 8;
+        d->cur_task = u[2][1] >> 8;
+        e.task = e.id;
+        e.start_ts = reader_clock_convert(&d->r->clock, u[3][0]);
+        break;
+    case FR_REC_COUNTER:
+    case FR_REC_FLOW_BEGIN:
+    case FR_REC_FLOW_END:
+        e.id = u[1][0];
+        break;
+    case FR_REC_WAIT_BEGIN:
+    case FR_REC_WAIT_END:
+        if (e.arg < 1 || e.arg > 5) {
+            (*d->errors)++;
+            return;
+        }
+        break;
+    case FR_REC_LOG: {
+        e.text_off = (uint32_t)*d->text_len;
+        e.text_len = e.arg;
+        char *dst = d->text + *d->text_len;
+        for (unsigned k = 1, left = e.arg; k < n; k++) {
+            unsigned char b[16];
+            memcpy(b, &u[k][0], 8);
+            memcpy(b + 8, &u[k][1], 8);
+            unsigned c = left < 8 ? left : 8;
+            memcpy(dst, b, c);
+            dst += c, left -= c;
+            c = left < 7 ? left : 7;
+            memcpy(dst, b + 9, c);
+            dst += c, left -= c;
+        }
+        *d->text_len += e.arg;
+        break;
+    }
+    default:
+        break;
+    }
+    if (e.ts < d->from_ns)
+        return;
+    d->th->ev[d->th->n++] = e;
+}
+
+static int read_strings(const struct reader *r, struct trace_proc *out)
+{
+    const unsigned char *st = shm_at(r, r->h.strtab_off, offsetof(struct fr_abi_strtab, entries));
+    /* acquire: pairs with the release store of count in lib/strtab.c. */
+    uint32_t count = atomic_load_explicit(
+        (_Atomic uint32_t *)(st + offsetof(struct fr_abi_strtab, count)), memory_order_acquire);
+    uint64_t arena_off = ld64(st + offsetof(struct fr_abi_strtab, arena_off));
+    if (count > r->h.strtab_cap) {
+        count = r->h.strtab_cap;
+        out->errors++;
+    }
+    const unsigned char *arena = shm_at(r, r->h.strtab_off + arena_off, r->h.strtab_bytes);
+    if (arena_off < offsetof(struct fr_abi_strtab, entries) || !arena) {
+        arena = NULL;
+        count = 0;
+        out->errors++;
+    }
+    out->strs = calloc(count ? count : 1, sizeof *out->strs);
+    out->strtext = malloc((size_t)count * (FR_ABI_STR_MAX + 1) < r->h.strtab_bytes + count
+                              ? (size_t)count * (FR_ABI_STR_MAX + 1) + 1
+                              : (size_t)r->h.strtab_bytes + count + 1);
+    if (!out->strs || !out->strtext)
+        return -ENOMEM;
+    size_t used = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const unsigned char *e = st + offsetof(struct fr_abi_strtab, entries) + 8u * i;
+        uint32_t off = ld32(e), len = ld32(e + 4);
+        if (len > FR_ABI_STR_MAX || off > r->h.strtab_bytes || len > r->h.strtab_bytes - off) {
+            out->errors++;
+            len = 0;
+            off = 0;
+        }
+        out->strs[i].off = (uint32_t)used;
+        out->strs[i].len = len;
+        memcpy(out->strtext + used, arena + off, len);
+        used += len;
+        out->strtext[used++] = 0;
+    }
+    out->nstrs = count;
+    return 0;
+}
+
+static void read_proc_fields(const struct reader *r, struct trace_proc *out)
+{
+    const unsigned char *h = r->base;
+    out->pid = r->h.pid;
+    memcpy(out->name, r->h.process_name, sizeof out->name);
+    out->state = ld32(h + offsetof(struct fr_abi_header, state));
+    out->exit_status = (int32_t)ld32(h + offsetof(struct fr_abi_header, exit_status));
+    out->dropped_no_ring = ld64(h + offsetof(struct fr_abi_header, dropped_no_ring));
+    out->dropped_nested = ld64(h + offsetof(struct fr_abi_header, dropped_nested));
+    out->rings_evicted = ld64(h + offsetof(struct fr_abi_header, rings_evicted));
+    out->strtab_overflow = ld64(h + offsetof(struct fr_abi_header, strtab_overflow));
+    const struct fr_abi_clock_point *last = &r->clock.pts[r->clock.n - 1];
+    out->clock.mono_ns = last->mono_ns;
+    out->clock.real_ns = last->real_ns;
+    out->clock.boot_ns = last->boot_ns;
+}
+
+static uint64_t newest_ts(const struct reader *r, const struct ring_copy *rc)
+{
+    /* the last whole record's timestamp: walk back over continuations */
+    for (size_t k = rc->n; k-- > 0;)
+        if (!is_cont(rc->u[k]))
+            return reader_clock_convert(&r->clock, rc->u[k][0]);
+    return 0;
+}
+
+int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out)
+{
+    static const struct reader_opts none = {0};
+    if (!o)
+        o = &none;
+    memset(out, 0, sizeof *out);
+    read_proc_fields(r, out);
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    const uint64_t budget = o->max_bytes ? o->max_bytes / FR_ABI_UNIT : UINT64_MAX;
+    const uint32_t nrings = r->h.ring_count;
+    int err = -ENOMEM;
+
+    /* Copy every ring first, decode after: the window's start is known
+     * only once the newest event of all rings is. */
+    struct ring_copy *rc = calloc(nrings ? nrings : 1, sizeof *rc);
+    if (!rc)
+        return -ENOMEM;
+    uint64_t total = 0, newest = 0;
+    size_t nlive = 0;
+    for (uint32_t i = 0; i < nrings && total < budget; i++) {
+        uint64_t want = cap < budget - total ? cap : budget - total;
+        rc[nlive].buf = malloc(want * sizeof *rc[nlive].buf);
+        if (!rc[nlive].buf)
+            goto free_copies;
+        int got = copy_ring(r, i, rc[nlive].buf, want, &rc[nlive]);
+        if (got <= 0) {
+            free(rc[nlive].buf);
+            rc[nlive].buf = NULL;
+            out->errors += got < 0;
+            continue;
+        }
+        total += want;
+        uint64_t t = newest_ts(r, &rc[nlive]);
+        newest = t > newest ? t : newest;
+        nlive++;
+    }
+
+    uint64_t from = o->from_ns;
+    if (o->last_ns && newest > o->last_ns && newest - o->last_ns > from)
+        from = newest - o->last_ns;
+
+    out->threads = calloc(nlive ? nlive : 1, sizeof *out->threads);
+    size_t text_max = 0, nrec_max = 0;
+    for (size_t k = 0; k < nlive; k++) {
+        uint64_t errs = 0;
+        nrec_max += walk(&rc[k], &errs, NULL, NULL);
+        text_max += rc[k].n * FR_REC_LOG_PER_UNIT;
+    }
+    out->text = malloc(text_max ? text_max : 1);
+    if (!out->threads || !out->text)
+        goto free_copies;
+    (void)nrec_max;
+    for (size_t k = 0; k < nlive; k++) {
+        struct trace_thread *th = &out->threads[out->nthreads];
+        uint64_t errs = 0;
+        size_t nrec = walk(&rc[k], &errs, NULL, NULL);
+        th->ev = malloc((nrec ? nrec : 1) * sizeof *th->ev);
+        if (!th->ev)
+            goto free_copies;
+        out->nthreads++;
+        th->tid = rc[k].tid;
+        th->state = rc[k].state;
+        memcpy(th->name, rc[k].name, sizeof th->name);
+        th->claim_ns = reader_clock_convert(&r->clock, rc[k].claim);
+        th->exit_ns = rc[k].state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc[k].exit) : 0;
+        th->dropped = rc[k].dropped;
+        struct decode_ctx d = {
+            .r = r, .th = th, .from_ns = from, .cur_task = rc[k].cur_task & FR_REC_ID_MASK,
+            .text = out->text, .text_len = &out->text_len, .errors = &out->errors,
+        };
+        /* The thread's task before its first task record is in that
+         * record; with none, the ring header's current task holds. */
+        walk(&rc[k], &errs, first_task, &d);
+        walk(&rc[k], &out->errors, decode, &d);
+    }
+    err = read_strings(r, out);
+free_copies:
+    for (size_t k = 0; k < nrings; k++)
+        free(rc[k].buf);
+    free(rc);
+    if (err < 0)
+        trace_proc_free(out);
+    return err;
+}

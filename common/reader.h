@@ -1,0 +1,56 @@
+/* reader.h - decodes a process's region into a struct trace_proc.
+ *
+ * The one reader of the shared-memory ABI, used by the daemon, the CLI and
+ * the in-process dump. The region is untrusted input: every offset, size,
+ * id and length is checked against the mapping; a region full of garbage
+ * yields an empty or partial trace and a count in trace_proc.errors, never
+ * a crash, an out-of-bounds read, an unbounded allocation or an endless
+ * loop. Writers may keep writing while it reads: a record they overwrote
+ * during the copy is dropped, never returned torn.
+ *
+ * Any thread; no global state.
+ */
+#ifndef FR_COMMON_READER_H
+#define FR_COMMON_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/abi.h"
+#include "common/trace.h"
+
+struct reader_clock {
+    uint32_t n;        /* valid points, ascending */
+    uint32_t identity; /* record clock is CLOCK_MONOTONIC already */
+    struct fr_abi_clock_point pts[FR_ABI_CLOCK_CAP];
+};
+
+struct reader {
+    const unsigned char *base; /* borrows: the mapping */
+    size_t size;
+    struct fr_abi_header h; /* the layout fields, checked; nothing below process_name */
+    struct reader_clock clock;
+};
+
+struct reader_opts {
+    uint64_t from_ns;   /* keep events at or after this CLOCK_MONOTONIC time; 0: all */
+    uint64_t last_ns;   /* or: only the last last_ns before the region's newest event */
+    uint64_t max_bytes; /* ring data copied at most, newest first per ring; 0: no bound */
+};
+
+/* Checks the header of a mapping of size bytes and reads its clock table.
+ * Returns 0; -EPROTO (not a flightrec region, or an ABI major we do not
+ * know); -EINVAL (a layout that does not fit the mapping); -EAGAIN (the
+ * clock table kept changing under us). Borrows base: it must stay mapped
+ * while r is used. */
+int reader_open(struct reader *r, const void *base, size_t size);
+
+/* Decodes every ring. Returns 0 with *out filled (free it with
+ * trace_proc_free()), or -ENOMEM with *out empty. Problems in the region are
+ * not failures: they show as out->errors. */
+int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out);
+
+/* CLOCK_MONOTONIC ns of a record timestamp. */
+uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t);
+
+#endif

@@ -1,0 +1,19 @@
+/* units.h - sizes and durations as people write them ("1MiB", "500ms").
+ *
+ * One parser for the environment variables of the library and, later, the
+ * config file, so that both accept exactly the same spellings.
+ */
+#ifndef FR_COMMON_UNITS_H
+#define FR_COMMON_UNITS_H
+
+#include <stdint.h>
+
+/* "4096", "64k", "64KiB", "1M", "1MiB", "1G", "1GiB" (binary multiples;
+ * case-insensitive suffix). Returns 0, -EINVAL (not a size) or -ERANGE. */
+int units_parse_size(const char *s, uint64_t *out);
+
+/* "250ns", "10us", "500ms", "1.5s", "2m", "1h"; a bare number is seconds.
+ * Returns 0, -EINVAL or -ERANGE; *out in ns. */
+int units_parse_duration(const char *s, uint64_t *out);
+
+#endif
