@@ -8,6 +8,7 @@
 #include "common/reader.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,8 @@ static int read_clock(struct reader *r)
     uint32_t cap = r->h.clock_cap;
     c->identity = r->h.clock_source == FR_ABI_CLOCK_MONOTONIC;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
+        if (attempt)
+            sched_yield();
         uint32_t s1 = atomic_load_explicit(
             (_Atomic uint32_t *)(tab + offsetof(struct fr_abi_clock_table, seq)),
             memory_order_acquire);
@@ -198,6 +201,8 @@ static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uin
         return -EINVAL;
     const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
+        if (attempt)
+            sched_yield(); /* let a writer that is changing the ring finish */
         uint32_t g1 = atomic_load_explicit(
             (_Atomic uint32_t *)(rh + offsetof(struct fr_abi_ring, gen)), memory_order_acquire);
         if (g1 & 1)

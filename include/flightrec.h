@@ -128,7 +128,7 @@ FR_API void fr__wait_begin(enum fr_wait kind, uint32_t what);
         static uint32_t fr__site;                                                                  \
         uint32_t fr__nid;                                                                          \
         if (__builtin_constant_p(name)) {                                                          \
-            fr__nid = __atomic_load_n(&fr__site, __ATOMIC_RELAXED);                                \
+            fr__nid = __atomic_load_n(&fr__site, __ATOMIC_ACQUIRE);                                \
             if (__builtin_expect(fr__nid == 0, 0))                                                 \
                 fr__nid = fr__intern_site(&fr__site, (name));                                      \
         } else {                                                                                   \
@@ -151,25 +151,25 @@ FR_API void fr__wait_begin(enum fr_wait kind, uint32_t what);
 
 #define fr_task_begin(name)                                                                        \
     __extension__({                                                                                \
-        fr_task_id fr__t = {0, 0, 0, 0, 0};                                                        \
+        fr_task_id fr__tb = {0, 0, 0, 0, 0};                                                       \
         if (FR__ON())                                                                              \
-            fr__task_begin(&fr__t, 0, FR__NAME_ID(name));                                          \
-        fr__t;                                                                                     \
+            fr__task_begin(&fr__tb, 0, FR__NAME_ID(name));                                         \
+        fr__tb;                                                                                    \
     })
 
 #define fr_task_begin_child(parent, name)                                                          \
     __extension__({                                                                                \
-        fr_task_id fr__t = {0, 0, 0, 0, 0}, fr__p = (parent);                                      \
+        fr_task_id fr__tc = {0, 0, 0, 0, 0}, fr__tp = (parent);                                    \
         if (FR__ON())                                                                              \
-            fr__task_begin(&fr__t, &fr__p, FR__NAME_ID(name));                                     \
-        fr__t;                                                                                     \
+            fr__task_begin(&fr__tc, &fr__tp, FR__NAME_ID(name));                                   \
+        fr__tc;                                                                                    \
     })
 
 #define fr_task_end(task)                                                                          \
     do {                                                                                           \
-        fr_task_id fr__t = (task);                                                                 \
+        fr_task_id fr__te = (task);                                                                \
         if (FR__ON())                                                                              \
-            fr__task_end(&fr__t);                                                                  \
+            fr__task_end(&fr__te);                                                                 \
     } while (0)
 
 #define fr_log(category, message)                                                                  \

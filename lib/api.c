@@ -46,9 +46,12 @@ FR_API uint32_t fr__intern_site(uint32_t *site, const char *name)
 {
     uint32_t id = intern(name);
     /* Id 0 means "not interned yet" to the call site; the empty name is
-     * cheap to look up again, so it is simply not cached. */
+     * cheap to look up again, so it is simply not cached. release: pairs
+     * with the acquire load in FR__NAME_ID(); a thread that uses the id
+     * has seen the string published, so a reader that sees its record
+     * sees the string too. */
     if (id != FR_ABI_STR_EMPTY)
-        __atomic_store_n(site, id, __ATOMIC_RELAXED);
+        __atomic_store_n(site, id, __ATOMIC_RELEASE);
     return id;
 }
 

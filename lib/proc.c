@@ -242,12 +242,8 @@ int fr__proc_init(const char *name)
     return p->init_err;
 }
 
-static void read_thread_name(struct fr_abi_ring *r)
+static void store_name(struct fr_abi_ring *r, const uint64_t w[FR_ABI_THREAD_NAME_MAX / 8])
 {
-    char comm[17] = {0};
-    uint64_t w[FR_ABI_THREAD_NAME_MAX / 8] = {0};
-    prctl(PR_GET_NAME, comm, 0, 0, 0);
-    memcpy(w, comm, sizeof comm - 1);
     for (size_t i = 0; i < FR_ABI_THREAD_NAME_MAX / 8; i++)
         atomic_store_explicit(&r->name[i], w[i], memory_order_relaxed);
 }
@@ -290,12 +286,18 @@ static struct fr_abi_ring *pick(struct fr__proc *p, uint64_t now, uint32_t *idx)
 bool fr__thread_claim(struct fr__thread *t)
 {
     struct fr__proc *p = &fr__proc;
-    if (fr__proc_init(NULL) < 0 || t->exiting)
-        return false;
+    if (fr__proc_init(NULL) < 0)
+        return false; /* no region: nothing recorded, nowhere to count */
+    if (t->exiting)
+        goto drop; /* after its ring went back, e.g. a late signal handler */
     /* Every ring had a live owner last time: try again only once one was
      * given back, so a thread without a ring costs little per event. */
     if (t->no_ring_gen && t->no_ring_gen == atomic_load_explicit(&p->pool_gen, memory_order_relaxed) + 1)
         goto drop;
+    /* The kernel's name of the thread until it names itself; read before
+     * the gen window opens, which readers have to wait out. */
+    uint64_t comm[FR_ABI_THREAD_NAME_MAX / 8] = {0};
+    prctl(PR_GET_NAME, (char *)comm, 0, 0, 0);
     if (fr__lock(&p->pool_lock, fr__thread_tid()) < 0)
         goto drop;
     uint64_t now = fr__clock_now();
@@ -320,7 +322,7 @@ bool fr__thread_claim(struct fr__thread *t)
     atomic_store_explicit(&r->claim_tsc, now, memory_order_relaxed);
     atomic_store_explicit(&r->exit_tsc, 0, memory_order_relaxed);
     atomic_store_explicit(&r->cur_task, 0, memory_order_relaxed);
-    read_thread_name(r);
+    store_name(r, comm);
     atomic_store_explicit(&r->state, FR_ABI_RING_LIVE, memory_order_relaxed);
     /* release: pairs with the acquire re-read of gen in reader.c. */
     atomic_store_explicit(&r->gen, g + 2, memory_order_release);
