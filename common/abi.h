@@ -18,6 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Records are written and read as little-endian words, in place. */
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flightrec's ABI is little-endian");
+
 #define FR_ABI_MAGIC 0x43455246u /* "FREC" in memory; a wrong-endian reader sees garbage */
 #define FR_ABI_MAJOR 1
 #define FR_ABI_MINOR 0
@@ -38,7 +41,8 @@
 #define FR_ABI_STRTAB_BYTES_MAX (64u << 20)
 
 /* Well-known string ids. Id 0 is the empty name (NULL or ""); id 1 is the
- * name used once the string table is full. */
+ * name used when a name could not be interned: the table is full, or the
+ * intern was attempted where it could not take the table's lock. */
 #define FR_ABI_STR_EMPTY 0u
 #define FR_ABI_STR_OVERFLOW 1u
 #define FR_ABI_STR_OVERFLOW_TEXT "(flightrec: string table full)"
@@ -93,11 +97,11 @@ struct fr_abi_header {
     char process_name[FR_ABI_NAME_MAX];
 
     /* Written while the process runs. */
-    _Atomic uint64_t window_ns;       /* how far back data is kept */
+    _Atomic uint64_t window_ns;       /* an exited thread's ring is reused once its data is older */
     _Atomic uint64_t dropped_no_ring; /* events lost: every ring had a live owner */
     _Atomic uint64_t rings_evicted;   /* exited rings reused before their data expired */
     _Atomic uint64_t strtab_overflow; /* names that got FR_ABI_STR_OVERFLOW */
-    _Atomic uint32_t state;           /* enum fr_abi_proc_state */
+    _Atomic uint32_t state;           /* enum fr_abi_proc_state; EXITED by fr_shutdown() */
     _Atomic int32_t exit_status;
     _Atomic uint64_t dropped_nested; /* events lost to a signal handler nesting */
     uint64_t reserved[18];
@@ -134,13 +138,14 @@ struct fr_abi_strtab {
 };
 static_assert(offsetof(struct fr_abi_strtab, entries) == 16, "update docs/abi.md");
 
-/* A ring's header. seq is the only field written per event; the metadata
- * below it changes under the gen seqlock, by one thread at a time (the
- * owner, or the claimer of a ring nobody owns). */
+/* A ring's header. seq is written per record; dropped per dropped event
+ * and cur_task per task record (both outside gen: they are single words).
+ * Ownership and name change under the gen seqlock, by one thread at a
+ * time (the owner, or the claimer of a ring nobody owns). */
 struct fr_abi_ring {
     _Atomic uint64_t seq;     /* 2 × head + 1 while a record is being written */
-    _Atomic uint64_t dropped; /* events this ring's owner could not record */
-    uint64_t reserved0[6];    /* keep seq alone on its cache line */
+    _Atomic uint64_t dropped; /* events this ring's owners could not record */
+    uint64_t reserved0[6];    /* the writer-hot line: nothing else lives here */
     _Atomic uint32_t gen;     /* odd while ownership or name changes */
     _Atomic uint32_t state;   /* enum fr_abi_ring_state */
     _Atomic uint32_t tid;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define RETRIES 8 /* seqlock retries before giving a ring or table up */
+#define CLOCK_VALUE_MAX (UINT64_C(1) << 62) /* ~146 years of ns or ticks */
 
 static inline const void *shm_at(const struct reader *r, uint64_t off, uint64_t len)
 {
@@ -67,7 +68,8 @@ int reader_open(struct reader *r, const void *base, size_t size)
     memset(r, 0, sizeof *r);
     r->base = base;
     r->size = size;
-    const unsigned char *p = shm_at(r, 0, offsetof(struct fr_abi_header, window_ns));
+    /* every field we read later, the counters included */
+    const unsigned char *p = shm_at(r, 0, offsetof(struct fr_abi_header, reserved));
     if (!p)
         return -EPROTO;
     /* acquire: pairs with the release store of the magic in lib/proc.c. */
@@ -134,10 +136,20 @@ static int read_clock(struct reader *r)
             const unsigned char *pt = tab + offsetof(struct fr_abi_clock_table, points) +
                                       (k % cap) * sizeof(struct fr_abi_clock_point);
             struct fr_abi_clock_point v = {ld64(pt), ld64(pt + 8), ld64(pt + 16), ld64(pt + 24)};
-            /* Keep only points that move forward on both clocks; anything
-             * else is a torn or hostile table. */
-            if (c->n && (v.tsc <= c->pts[c->n - 1].tsc || v.mono_ns < c->pts[c->n - 1].mono_ns))
+            /* Keep only points that move forward on both clocks at a sane
+             * rate (a counter between 1 MHz and 1 THz, no step over a
+             * century); anything else is a torn or hostile table. That also
+             * bounds the arithmetic in reader_clock_convert(). */
+            if (v.tsc > CLOCK_VALUE_MAX || v.mono_ns > CLOCK_VALUE_MAX)
                 continue;
+            if (c->n) {
+                const struct fr_abi_clock_point *q = &c->pts[c->n - 1];
+                if (v.tsc <= q->tsc || v.mono_ns < q->mono_ns)
+                    continue;
+                uint64_t dt = v.tsc - q->tsc, dm = v.mono_ns - q->mono_ns;
+                if (dm / 1000 > dt || dt / 1000 > dm + 1)
+                    continue;
+            }
             c->pts[c->n++] = v;
         }
         /* acquire: pairs with the release store of seq in lib/clock.c publish(). */
@@ -166,6 +178,8 @@ uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
             hi = mid;
     }
     const struct fr_abi_clock_point *a = &c->pts[lo], *b = &c->pts[hi];
+    if (t > CLOCK_VALUE_MAX)
+        t = CLOCK_VALUE_MAX; /* points and t below 2^62: no overflow below */
     __int128 dt = (__int128)t - (__int128)a->tsc;
     __int128 v = (__int128)a->mono_ns + dt * (__int128)(b->mono_ns - a->mono_ns) /
                                              (__int128)(b->tsc - a->tsc);
@@ -210,6 +224,8 @@ static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uin
         out->state = ld32(rh + offsetof(struct fr_abi_ring, state));
         if (out->state == FR_ABI_RING_FREE)
             return 0;
+        if (out->state != FR_ABI_RING_LIVE && out->state != FR_ABI_RING_EXITED)
+            return -EINVAL;
         out->tid = ld32(rh + offsetof(struct fr_abi_ring, tid));
         out->claim = ld64(rh + offsetof(struct fr_abi_ring, claim_tsc));
         out->exit = ld64(rh + offsetof(struct fr_abi_ring, exit_tsc));
@@ -362,7 +378,7 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
         e.parent = u[1][1] >> 8;
         d->cur_task = u[2][1] >> 8;
         e.task = e.id;
-        e.start_ts = reader_clock_convert(&d->r->clock, u[3][0]);
+        e.start_ts = u[3][0] ? reader_clock_convert(&d->r->clock, u[3][0]) : 0;
         break;
     case FR_REC_COUNTER:
     case FR_REC_FLOW_BEGIN:
@@ -377,6 +393,8 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
         }
         break;
     case FR_REC_LOG: {
+        if (e.ts < d->from_ns)
+            return; /* before the window: do not keep its text either */
         e.text_off = (uint32_t)*d->text_len;
         e.text_len = e.arg;
         char *dst = d->text + *d->text_len;
@@ -501,7 +519,7 @@ int reader_read(const struct reader *r, const struct reader_opts *o, struct trac
             out->errors += got < 0;
             continue;
         }
-        total += want;
+        total += rc[nlive].n;
         uint64_t t = newest_ts(r, &rc[nlive]);
         newest = t > newest ? t : newest;
         nlive++;

@@ -35,7 +35,8 @@ struct reader {
 struct reader_opts {
     uint64_t from_ns;   /* keep events at or after this CLOCK_MONOTONIC time; 0: all */
     uint64_t last_ns;   /* or: only the last last_ns before the region's newest event */
-    uint64_t max_bytes; /* ring data copied at most, newest first per ring; 0: no bound */
+    uint64_t max_bytes; /* ring data kept at most, in ring order, each ring's newest
+                         * units first; 0: no bound */
 };
 
 /* Checks the header of a mapping of size bytes and reads its clock table.

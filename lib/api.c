@@ -28,13 +28,27 @@
 
 #define ATTACHED (UINT64_C(1) << 63)
 
+/* Returns 0, or -errno when the id is not for keeping: no region yet
+ * (init failed or nested in init) or a nested intern (-EDEADLK). */
+static int intern_id(const char *name, uint32_t *id)
+{
+    *id = FR_ABI_STR_EMPTY;
+    if (!name || !*name)
+        return 0;
+    int err = fr__proc_init(NULL);
+    if (err < 0) {
+        *id = FR_ABI_STR_OVERFLOW;
+        return err;
+    }
+    err = fr__strtab_intern(&fr__proc.strtab, name, id);
+    return err == -ENOSPC ? 0 : err; /* a full table stays full: keep it */
+}
+
 static uint32_t intern(const char *name)
 {
-    if (!name || !*name)
-        return FR_ABI_STR_EMPTY;
-    if (fr__proc_init(NULL) < 0)
-        return FR_ABI_STR_OVERFLOW;
-    return fr__strtab_intern(&fr__proc.strtab, name);
+    uint32_t id;
+    intern_id(name, &id);
+    return id;
 }
 
 FR_API uint32_t fr__intern(const char *name)
@@ -44,13 +58,14 @@ FR_API uint32_t fr__intern(const char *name)
 
 FR_API uint32_t fr__intern_site(uint32_t *site, const char *name)
 {
-    uint32_t id = intern(name);
+    uint32_t id;
     /* Id 0 means "not interned yet" to the call site; the empty name is
-     * cheap to look up again, so it is simply not cached. release: pairs
-     * with the acquire load in FR__NAME_ID(); a thread that uses the id
-     * has seen the string published, so a reader that sees its record
-     * sees the string too. */
-    if (id != FR_ABI_STR_EMPTY)
+     * cheap to look up again, so it is not cached, nor is an id got in a
+     * signal handler that interrupted an intern. release: pairs with the
+     * acquire load in FR__NAME_ID(); a thread that uses the id has seen
+     * the string published, so a reader that sees its record sees the
+     * string too. */
+    if (intern_id(name, &id) == 0 && id != FR_ABI_STR_EMPTY)
         __atomic_store_n(site, id, __ATOMIC_RELEASE);
     return id;
 }
@@ -65,9 +80,9 @@ FR_API int fr_init(const char *process_name)
 
 FR_API void fr_shutdown(void)
 {
+    __atomic_store_n(&fr__on, 0, __ATOMIC_RELAXED);
     if (atomic_load_explicit(&fr__proc.init, memory_order_acquire) != FR__INIT_READY)
         return;
-    __atomic_store_n(&fr__on, 0, __ATOMIC_RELAXED);
     fr__thread_release(&fr__self);
     atomic_store_explicit(&fr__proc.hdr->exit_status, 0, memory_order_relaxed);
     atomic_store_explicit(&fr__proc.hdr->state, FR_ABI_PROC_EXITED, memory_order_release);
@@ -81,6 +96,10 @@ FR_API void fr_thread_name(const char *name)
     uint64_t w[FR_ABI_THREAD_NAME_MAX / 8] = {0};
     if (name)
         strncpy((char *)w, name, sizeof w - 1);
+    if (t->busy)
+        return; /* a signal handler that interrupted a record or a rename */
+    t->busy = 1;
+    atomic_signal_fence(memory_order_seq_cst);
     struct fr_abi_ring *r = t->ring;
     uint32_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
     /* gen seqlock, as in fr__thread_claim(): readers retry or drop. */
@@ -89,6 +108,8 @@ FR_API void fr_thread_name(const char *name)
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
         atomic_store_explicit(&r->name[i], w[i], memory_order_relaxed);
     atomic_store_explicit(&r->gen, g + 2, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    t->busy = 0;
 }
 
 /* ---- regions ---- */
@@ -176,6 +197,10 @@ FR_API void fr__task_begin(fr_task_id *out, const fr_task_id *parent, uint32_t n
     out->name = name;
     out->reserved = 0;
     if (!t) {
+        if (atomic_load_explicit(&fr__proc.init, memory_order_acquire) != FR__INIT_READY) {
+            out->id = 0; /* recording is off: "no task" */
+            return;
+        }
         /* No ring: the task still gets a unique id (ring field 0) so that
          * its end, maybe on another thread, is recorded correctly. */
         out->id = (atomic_fetch_add_explicit(&fr__proc.fallback_task, 1, memory_order_relaxed) +

@@ -116,6 +116,11 @@ void fr__clock_init(struct fr_abi_header *h, struct fr_abi_clock_table *tab)
     schedule(b.tsc);
 }
 
+void fr__clock_after_fork_child(void)
+{
+    atomic_flag_clear_explicit(&busy, memory_order_relaxed);
+}
+
 uint64_t fr__clock_ns_to_ticks(uint64_t ns)
 {
     return (uint64_t)((unsigned __int128)ns * ticks_per_ms / 1000000u);

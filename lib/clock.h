@@ -56,6 +56,10 @@ static inline void fr__clock_tick(uint64_t now)
         fr__clock_refine(now);
 }
 
+/* In a forked child: a calibration under way in another parent thread
+ * will never finish there. */
+void fr__clock_after_fork_child(void);
+
 /* Converts a duration to record clock ticks: rough (from the first two
  * points), for scheduling and window decisions, never for timestamps. */
 uint64_t fr__clock_ns_to_ticks(uint64_t ns);

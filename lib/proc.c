@@ -66,6 +66,8 @@ static int env_u64(const char *name, int (*parse)(const char *, uint64_t *), uin
 static int parse_count(const char *s, uint64_t *out)
 {
     char *end;
+    if (*s < '0' || *s > '9')
+        return -EINVAL; /* strtoull would take "-1" and " 5" */
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end || end == s)
@@ -187,15 +189,16 @@ static int create(struct fr__proc *p, const char *name)
     if (err < 0)
         goto free_tasks;
     if (inherited.base) {
+        /* same layout as the parent's (same environment): cannot fail */
         fr__strtab_copy(&p->strtab, &inherited.strtab);
         fr__strtab_fini(&inherited.strtab);
         munmap(inherited.base, inherited.size);
         inherited.base = NULL;
     }
     fr__clock_init(h, (struct fr_abi_clock_table *)(p->base + l.clock_off));
-    /* The magic goes last: a reader that sees it sees a laid-out region. */
-    atomic_thread_fence(memory_order_release);
-    h->magic = FR_ABI_MAGIC;
+    /* release: pairs with the acquire load of the magic in reader_open();
+     * a reader that sees it sees a laid-out region. */
+    __atomic_store_n(&h->magic, FR_ABI_MAGIC, __ATOMIC_RELEASE);
     return 0;
 free_tasks:
     free(p->task_next);
@@ -300,6 +303,11 @@ bool fr__thread_claim(struct fr__thread *t)
     prctl(PR_GET_NAME, (char *)comm, 0, 0, 0);
     if (fr__lock(&p->pool_lock, fr__thread_tid()) < 0)
         goto drop;
+    if (t->ring) {
+        /* a signal handler claimed one for this thread meanwhile */
+        fr__unlock(&p->pool_lock);
+        return true;
+    }
     uint64_t now = fr__clock_now();
     uint32_t idx;
     struct fr_abi_ring *r = pick(p, now, &idx);
@@ -346,8 +354,8 @@ void fr__thread_release(struct fr__thread *t)
     struct fr__proc *p = &fr__proc;
     struct fr_abi_ring *r = t->ring;
     t->exiting = true; /* events from later destructors are dropped */
-    if (!r)
-        return;
+    if (!r || t->busy)
+        return; /* a handler that interrupted a record: leave the ring to it */
     if (fr__lock(&p->pool_lock, fr__thread_tid()) < 0)
         return;
     uint32_t g = atomic_load_explicit(&r->gen, memory_order_relaxed);
@@ -392,6 +400,7 @@ static void after_fork_child(void)
     fr__lock_reset(&init_lock);
     fr__lock_reset(&p->pool_lock);
     fr__lock_reset(&p->strtab.lock);
+    fr__clock_after_fork_child();
     memset(t, 0, sizeof *t);
     if (atomic_load_explicit(&p->init, memory_order_relaxed) != FR__INIT_READY)
         return;

@@ -22,7 +22,7 @@
 #define FR__STRTAB_BYTES (512u << 10)
 #define FR__WINDOW_NS_DEFAULT 10000000000ull
 
-enum { FR__INIT_NONE, FR__INIT_BUSY, FR__INIT_READY, FR__INIT_FAILED };
+enum { FR__INIT_NONE, FR__INIT_READY, FR__INIT_FAILED };
 
 struct fr__proc {
     _Atomic int init;  /* FR__INIT_* */

@@ -95,21 +95,24 @@ void fr__strtab_fini(struct fr__strtab *t)
     t->index = NULL;
 }
 
-uint32_t fr__strtab_intern(struct fr__strtab *t, const char *s)
+int fr__strtab_intern(struct fr__strtab *t, const char *s, uint32_t *id)
 {
+    *id = FR_ABI_STR_EMPTY;
     if (!s || !*s)
-        return FR_ABI_STR_EMPTY;
+        return 0;
     size_t n = strnlen(s, FR_ABI_STR_MAX);
     if (fr__lock(&t->lock, fr__thread_tid()) < 0) {
         atomic_fetch_add_explicit(t->overflow, 1, memory_order_relaxed);
-        return FR_ABI_STR_OVERFLOW;
+        *id = FR_ABI_STR_OVERFLOW;
+        return -EDEADLK;
     }
     uint32_t *slot = slot_for(t, s, n);
-    uint32_t id = *slot ? *slot - 1 : append(t, s, n);
-    if (!*slot && id != FR_ABI_STR_OVERFLOW)
-        *slot = id + 1;
+    *id = *slot ? *slot - 1 : append(t, s, n);
+    if (!*slot && *id != FR_ABI_STR_OVERFLOW)
+        *slot = *id + 1;
     fr__unlock(&t->lock);
-    if (id == FR_ABI_STR_OVERFLOW)
-        atomic_fetch_add_explicit(t->overflow, 1, memory_order_relaxed);
-    return id;
+    if (*id != FR_ABI_STR_OVERFLOW)
+        return 0;
+    atomic_fetch_add_explicit(t->overflow, 1, memory_order_relaxed);
+    return -ENOSPC;
 }

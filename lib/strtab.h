@@ -31,11 +31,12 @@ int fr__strtab_init(struct fr__strtab *t, struct fr_abi_strtab *shm, uint32_t ca
 int fr__strtab_copy(struct fr__strtab *t, const struct fr__strtab *src);
 void fr__strtab_fini(struct fr__strtab *t);
 
-/* The id of s (NULL and "" are FR_ABI_STR_EMPTY); strings over
- * FR_ABI_STR_MAX bytes are cut. A full table yields FR_ABI_STR_OVERFLOW and
- * counts it. Never blocks on another thread for long and never deadlocks
- * in a signal handler that interrupted an intern on the same thread (that
- * nested call gets FR_ABI_STR_OVERFLOW). */
-uint32_t fr__strtab_intern(struct fr__strtab *t, const char *s);
+/* Sets *id to the id of s (NULL and "" are FR_ABI_STR_EMPTY); strings over
+ * FR_ABI_STR_MAX bytes are cut. Returns 0; -ENOSPC when the table is full
+ * (*id is FR_ABI_STR_OVERFLOW, counted, and will stay so); -EDEADLK in a
+ * signal handler that interrupted an intern on the same thread (*id is
+ * FR_ABI_STR_OVERFLOW, counted; trying later may succeed). Never blocks
+ * on another thread for long. */
+int fr__strtab_intern(struct fr__strtab *t, const char *s, uint32_t *id);
 
 #endif

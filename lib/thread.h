@@ -1,13 +1,16 @@
 /* thread.h - per-thread recording state and the record write primitives.
  *
- * Each thread writes only its own ring, so a record is: read the ring's
- * seq, make it odd (a reader must not trust the slots being rewritten),
- * store the units with relaxed atomic stores, make seq even again with a
- * release store. No lock, no syscall, no read-modify-write atomic.
+ * Each thread writes only its own ring, so a record is: mark the thread
+ * busy, read the ring's seq, make it odd (a reader must not trust the
+ * slots being rewritten), store the units with relaxed atomic stores, make
+ * seq even again with a release store, clear busy. No lock, no syscall, no
+ * read-modify-write atomic.
  *
- * An odd seq on entry means a signal handler interrupted this thread in
- * the middle of a record: the handler's record is dropped (and counted),
- * the interrupted one completes intact.
+ * busy is what makes a signal handler on the same thread safe: a handler
+ * that finds it set interrupted a record, so its own record is dropped
+ * (and counted) and the interrupted one completes intact. busy is set
+ * before seq is read, so a handler that runs before that point completes
+ * its record first and the interrupted code then writes after it.
  */
 #ifndef FR_LIB_THREAD_H
 #define FR_LIB_THREAD_H
@@ -34,6 +37,7 @@ struct fr__thread {
     uint64_t task_next;   /* next task sequence number on this ring */
     uint32_t ntasks;
     bool exiting;
+    volatile uint8_t busy; /* inside a record or a ring metadata change */
     uint64_t tasks[FR__TASK_STACK]; /* innermost last; bit 63 marks an attach */
     uint32_t names[FR__REGION_STACK];
 };
@@ -66,16 +70,18 @@ static inline struct fr__thread *fr__thread_ready(void)
  * counts the drop) when the thread is already inside a record. */
 static inline bool fr__rec_open(struct fr__thread *t, uint64_t *head)
 {
-    uint64_t s = atomic_load_explicit(&t->ring->seq, memory_order_relaxed);
-    if (__builtin_expect(s & 1, 0)) {
+    if (__builtin_expect(t->busy, 0)) {
         fr__thread_drop_nested(t);
         return false;
     }
-    atomic_store_explicit(&t->ring->seq, s | 1, memory_order_relaxed);
-    /* A signal handler on this thread must see the odd seq before we touch
-     * any slot; a reader in another process must too (release fence: pairs
-     * with the acquire fence in reader.c copy_ring() before it re-reads seq). */
+    t->busy = 1;
+    /* A signal handler on this thread sees busy before we read seq. */
     atomic_signal_fence(memory_order_seq_cst);
+    uint64_t s = atomic_load_explicit(&t->ring->seq, memory_order_relaxed) & ~(uint64_t)1;
+    atomic_store_explicit(&t->ring->seq, s | 1, memory_order_relaxed);
+    /* release: pairs with the acquire fence in reader.c copy_ring() before
+     * it re-reads seq; a reader that copied a unit we store below sees
+     * this odd seq (or a later one) and discards the unit. */
     atomic_thread_fence(memory_order_release);
     *head = s >> 1;
     return true;
@@ -93,6 +99,8 @@ static inline void fr__rec_close(struct fr__thread *t, uint64_t head)
     /* release: pairs with the acquire load of seq in reader.c copy_ring();
      * a reader that sees the new head sees the units below it. */
     atomic_store_explicit(&t->ring->seq, head << 1, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    t->busy = 0;
 }
 
 /* A one-unit record, the common case. */

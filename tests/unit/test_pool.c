@@ -77,11 +77,14 @@ static void test_pool_expired_rings_are_reused_without_eviction(void **state)
     (void)state;
     /* what the daemon does when it tells the process its window */
     atomic_store(&fr__proc.hdr->window_ns, 1000000);
-    struct timespec ts = {0, 5000000};
-    nanosleep(&ts, NULL);
+    struct timespec ts = {0, 3000000};
     uint64_t evicted = atomic_load(&fr__proc.hdr->rings_evicted);
-    for (int i = 0; i < 8; i++)
+    /* each thread starts once the previous one's data is older than the
+     * window; sooner, its ring would not have expired yet (an eviction) */
+    for (int i = 0; i < 8; i++) {
+        nanosleep(&ts, NULL);
         tu_on_thread(one_event, NULL);
+    }
     assert_int_equal(atomic_load(&fr__proc.hdr->rings_evicted), evicted);
     atomic_store(&fr__proc.hdr->window_ns, 10000000000ull);
 }
