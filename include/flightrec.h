@@ -53,15 +53,16 @@ enum fr_wait {
 };
 
 /* Optional: the first event of a process initialises with the program
- * name. FLIGHTREC_NAME overrides process_name (which may be NULL).
- * Idempotent and thread-safe. Returns 0; -ECANCELED when FLIGHTREC_DISABLE
- * is set; -ENOMEM or another -errno when no memory could be had for the
- * recording (every call is then a no-op). */
+ * name. FLIGHTREC_NAME overrides process_name (which may be NULL); the
+ * first initialisation fixes the name. Idempotent and thread-safe.
+ * Returns 0; -ECANCELED when FLIGHTREC_DISABLE is set or after
+ * fr_shutdown(); -ENOMEM or another -errno when no memory could be had for
+ * the recording (every call is then a no-op). */
 FR_API int fr_init(const char *process_name);
 
-/* Stops recording and marks the process as exited with a normal status.
- * Safe to call at exit, twice, or never. Data already recorded stays
- * readable. */
+/* Stops recording for good (also before the first event) and marks the
+ * process as exited with a normal status. Safe to call at exit, twice, or
+ * never. Data already recorded stays readable. */
 FR_API void fr_shutdown(void);
 
 /* Names the calling thread (up to 47 bytes kept). The name outlives the

@@ -72,9 +72,12 @@ FR_API uint32_t fr__intern_site(uint32_t *site, const char *name)
 
 FR_API int fr_init(const char *process_name)
 {
-    if (!__atomic_load_n(&fr__on, __ATOMIC_RELAXED) &&
-        atomic_load_explicit(&fr__proc.init, memory_order_relaxed) == FR__INIT_NONE)
+    if (!__atomic_load_n(&fr__on, __ATOMIC_RELAXED)) {
+        /* disabled, shut down, or a failed init (which says why) */
+        if (atomic_load_explicit(&fr__proc.init, memory_order_acquire) == FR__INIT_FAILED)
+            return fr__proc.init_err;
         return -ECANCELED;
+    }
     return fr__proc_init(process_name);
 }
 
