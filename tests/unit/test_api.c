@@ -202,6 +202,37 @@ static void test_api_logs_keep_1k_and_mark_longer_ones_cut(void **state)
     assert_false(e->flags & FR_REC_F_LOG_CUT);
 }
 
+static void every_length(void *arg)
+{
+    (void)arg;
+    char msg[FR_ABI_LOG_MAX + 1];
+    for (size_t len = 0; len <= FR_ABI_LOG_MAX; len++) {
+        for (size_t i = 0; i < len; i++)
+            msg[i] = (char)(1 + (len * 7 + i * 13) % 255);
+        msg[len] = 0;
+        fr_log("len", msg);
+    }
+}
+
+static void test_api_log_text_round_trips_at_every_length(void **state)
+{
+    (void)state;
+    /* every length from 0 to 1024 (about 36000 units) fits the default
+     * 1 MiB ring, so all of them are read back */
+    const struct trace_thread *t = read_thread(tu_on_thread(every_length, NULL));
+    assert_int_equal(t->n, FR_ABI_LOG_MAX + 1);
+    for (size_t k = 0; k < t->n; k++) {
+        const struct trace_event *e = &t->ev[k];
+        size_t len = e->text_len;
+        assert_int_equal(e->type, FR_REC_LOG);
+        if (k > 0)
+            assert_int_equal(len, t->ev[k - 1].text_len + 1);
+        for (size_t i = 0; i < len; i++)
+            assert_int_equal((unsigned char)P.text[e->text_off + i], 1 + (len * 7 + i * 13) % 255);
+    }
+    assert_int_equal(t->ev[t->n - 1].text_len, FR_ABI_LOG_MAX);
+}
+
 /* ---- tasks ---- */
 
 struct handoff {
@@ -424,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_api_dynamic_names_are_not_cached_per_site),
         cmocka_unit_test(test_api_thread_name_defaults_to_kernel_name),
         cmocka_unit_test(test_api_logs_keep_1k_and_mark_longer_ones_cut),
+        cmocka_unit_test(test_api_log_text_round_trips_at_every_length),
         cmocka_unit_test(test_api_task_crosses_threads_with_its_regions),
         cmocka_unit_test(test_api_task_ids_are_unique_across_threads),
         cmocka_unit_test(test_api_ending_task_zero_is_a_no_op),
