@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "include/flightrec.h"
+#include "lib/client.h"
 #include "lib/clock.h"
 #include "lib/proc.h"
 #include "lib/thread.h"
@@ -89,6 +90,7 @@ FR_API void fr_shutdown(void)
     fr__thread_release(&fr__self);
     atomic_store_explicit(&fr__proc.hdr->exit_status, 0, memory_order_relaxed);
     atomic_store_explicit(&fr__proc.hdr->state, FR_ABI_PROC_EXITED, memory_order_release);
+    fr__client_stop(0);
 }
 
 FR_API void fr_thread_name(const char *name)

@@ -25,6 +25,7 @@
 
 #include "common/units.h"
 #include "include/flightrec.h"
+#include "lib/client.h"
 #include "lib/clock.h"
 #include "lib/thread.h"
 
@@ -233,6 +234,8 @@ int fr__proc_init(const char *name)
         key_made = key_made || err == 0;
         if (err == 0)
             err = create(p, name);
+        if (err == 0)
+            fr__client_start(p->fd); /* no daemon connection is no failure */
         p->init_err = err;
         /* release: pairs with the acquire above; a thread that sees READY
          * sees the whole region. */
@@ -401,6 +404,7 @@ static void after_fork_child(void)
     fr__lock_reset(&p->pool_lock);
     fr__lock_reset(&p->strtab.lock);
     fr__clock_after_fork_child();
+    fr__client_after_fork_child();
     memset(t, 0, sizeof *t);
     if (atomic_load_explicit(&p->init, memory_order_relaxed) != FR__INIT_READY)
         return;

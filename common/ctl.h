@@ -1,0 +1,46 @@
+/* ctl.h - the control protocol between libflightrec and flightrecd.
+ *
+ * A process registers by connecting to the daemon's control socket
+ * (AF_UNIX, SOCK_SEQPACKET: message boundaries, and a close the daemon
+ * sees at once) and sending HELLO with its region's memfd attached
+ * (SCM_RIGHTS). The daemon answers WELCOME with the window to keep, or
+ * REFUSED with a reason, and closes. A process that exits normally sends
+ * GOODBYE with its exit status first; a connection that closes without
+ * one means the process died.
+ *
+ * Every message is one struct fr_ctl_msg, little-endian, fixed size. The
+ * daemon trusts nothing in it: the pid is the one SO_PEERCRED reports, and
+ * the region is checked before it is used.
+ */
+#ifndef FR_COMMON_CTL_H
+#define FR_COMMON_CTL_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FR_CTL_MAGIC 0x4c544346u /* "FCTL" */
+#define FR_CTL_VERSION 1
+#define FR_CTL_SOCKET_DEFAULT "/run/flightrec/control.sock"
+#define FR_CTL_TEXT_MAX 128
+
+enum fr_ctl_type {
+    FR_CTL_HELLO = 1,   /* process → daemon, with the memfd */
+    FR_CTL_WELCOME = 2, /* daemon → process: window_ns */
+    FR_CTL_REFUSED = 3, /* daemon → process: status = -errno, text = reason */
+    FR_CTL_GOODBYE = 4, /* process → daemon: status = exit status */
+};
+
+struct fr_ctl_msg {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;        /* enum fr_ctl_type */
+    uint32_t abi_major;   /* HELLO: the region's ABI */
+    int32_t status;       /* GOODBYE: exit status; REFUSED: -errno */
+    uint64_t region_size; /* HELLO */
+    uint64_t window_ns;   /* WELCOME */
+    char text[FR_CTL_TEXT_MAX]; /* REFUSED: why; NUL-terminated */
+};
+static_assert(sizeof(struct fr_ctl_msg) == 160, "update docs/abi.md");
+
+#endif

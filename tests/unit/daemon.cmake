@@ -1,0 +1,4 @@
+# Daemon modules (daemon/CMakeLists.txt).
+if(TARGET frdaemon)
+  fr_add_test(test_control SOURCES test_control.c LIBS frdaemon flightrec_internal TIMEOUT 60)
+endif()
