@@ -488,6 +488,21 @@ static uint64_t newest_ts(const struct reader *r, const struct ring_copy *rc)
     return 0;
 }
 
+uint64_t reader_newest(const struct reader *r)
+{
+    /* A record is at most FR_REC_MAX_UNITS long: the last ones hold the
+     * head of the newest whole record. */
+    uint64_t buf[FR_REC_MAX_UNITS][2], newest = 0;
+    for (uint32_t i = 0; i < r->h.ring_count; i++) {
+        struct ring_copy rc = {0};
+        if (copy_ring(r, i, buf, FR_REC_MAX_UNITS, &rc) <= 0)
+            continue;
+        uint64_t t = newest_ts(r, &rc);
+        newest = t > newest ? t : newest;
+    }
+    return newest;
+}
+
 int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out)
 {
     static const struct reader_opts none = {0};

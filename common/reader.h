@@ -51,6 +51,12 @@ int reader_open(struct reader *r, const void *base, size_t size);
  * not failures: they show as out->errors. */
 int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out);
 
+/* The newest event's time (CLOCK_MONOTONIC ns) over every ring, 0 when
+ * there is none; reads only each ring's last records. Lets a caller align
+ * the windows of several processes on their newest event, which, unlike
+ * the time of the request, does not change while nothing is recorded. */
+uint64_t reader_newest(const struct reader *r);
+
 /* CLOCK_MONOTONIC ns of a record timestamp. */
 uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t);
 

@@ -326,6 +326,22 @@ static void test_reader_window_keeps_the_last_seconds(void **state)
     trace_proc_free(&last);
 }
 
+static void test_reader_newest_is_the_last_event_of_any_ring(void **state)
+{
+    (void)state;
+    struct reader r;
+    struct trace_proc p;
+    assert_int_equal(reader_open(&r, fr__proc.base, fr__proc.size), 0);
+    assert_int_equal(reader_read(&r, NULL, &p), 0);
+    uint64_t newest = 0;
+    for (size_t t = 0; t < p.nthreads; t++)
+        if (p.threads[t].n && p.threads[t].ev[p.threads[t].n - 1].ts > newest)
+            newest = p.threads[t].ev[p.threads[t].n - 1].ts;
+    assert_true(newest > 0);
+    assert_int_equal(reader_newest(&r), newest);
+    trace_proc_free(&p);
+}
+
 int main(void)
 {
     assert_int_equal(fr_init("test_reader"), 0);
@@ -341,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_reader_refuses_a_clock_table_without_two_points),
         cmocka_unit_test(test_reader_drops_units_a_writer_may_be_overwriting),
         cmocka_unit_test(test_reader_window_keeps_the_last_seconds),
+        cmocka_unit_test(test_reader_newest_is_the_last_event_of_any_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
