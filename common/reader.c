@@ -438,16 +438,23 @@ static int read_strings(const struct reader *r, struct trace_proc *out)
         out->errors++;
     }
     out->strs = calloc(count ? count : 1, sizeof *out->strs);
-    out->strtext = malloc((size_t)count * (FR_ABI_STR_MAX + 1) < r->h.strtab_bytes + count
-                              ? (size_t)count * (FR_ABI_STR_MAX + 1) + 1
-                              : (size_t)r->h.strtab_bytes + count + 1);
+    /* A writer lays strings end to end, so their bytes total at most the
+     * arena; a hostile one may point many entries at the same bytes. The
+     * copy is bounded by what an honest table can need, and entries past
+     * that bound are errors. */
+    size_t cap = (size_t)count * (FR_ABI_STR_MAX + 1) < (size_t)r->h.strtab_bytes + count
+                     ? (size_t)count * (FR_ABI_STR_MAX + 1) + 1
+                     : (size_t)r->h.strtab_bytes + count + 1;
+    out->strtext = malloc(cap);
     if (!out->strs || !out->strtext)
         return -ENOMEM;
     size_t used = 0;
     for (uint32_t i = 0; i < count; i++) {
         const unsigned char *e = st + offsetof(struct fr_abi_strtab, entries) + 8u * i;
         uint32_t off = ld32(e), len = ld32(e + 4);
-        if (len > FR_ABI_STR_MAX || off > r->h.strtab_bytes || len > r->h.strtab_bytes - off) {
+        /* room for this string and one NUL for each entry left */
+        if (len > FR_ABI_STR_MAX || off > r->h.strtab_bytes || len > r->h.strtab_bytes - off ||
+            used + len + (count - i) > cap - 1) {
             out->errors++;
             len = 0;
             off = 0;
@@ -486,6 +493,54 @@ static uint64_t newest_ts(const struct reader *r, const struct ring_copy *rc)
         if (!is_cont(rc->u[k]))
             return reader_clock_convert(&r->clock, rc->u[k][0]);
     return 0;
+}
+
+/* The time of the oldest whole record of ring i still intact, 0 if none:
+ * the first record head at or after the ring's tail. */
+static uint64_t oldest_in_ring(const struct reader *r, uint32_t i)
+{
+    const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                     sizeof(struct fr_abi_ring));
+    const unsigned char *data =
+        shm_at(r, r->h.ring_data_off + (uint64_t)i * r->h.ring_bytes, r->h.ring_bytes);
+    if (!rh || !data || ld32(rh + offsetof(struct fr_abi_ring, state)) == FR_ABI_RING_FREE)
+        return 0;
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    uint64_t h = ld64(rh + offsetof(struct fr_abi_ring, seq)) >> 1;
+    uint64_t start = ld64(rh + offsetof(struct fr_abi_ring, start_pos));
+    /* the writer may be lapping the tail: start a record's length in */
+    uint64_t lo = h - start > cap ? h - cap + FR_REC_MAX_UNITS : start;
+    for (uint64_t p = lo; p < h && p < lo + FR_REC_MAX_UNITS; p++) {
+        const unsigned char *u = data + (p & (cap - 1)) * FR_ABI_UNIT;
+        uint64_t w1 = ld64(u + 8);
+        if (fr_rec_type(w1) != FR_REC_CONT && fr_rec_type(w1) >= 1 &&
+            fr_rec_type(w1) <= FR_REC_TYPE_MAX)
+            return reader_clock_convert(&r->clock, ld64(u));
+    }
+    return 0;
+}
+
+void reader_stats(const struct reader *r, struct reader_stats *out)
+{
+    const unsigned char *h = r->base;
+    memset(out, 0, sizeof *out);
+    out->state = ld32(h + offsetof(struct fr_abi_header, state));
+    out->exit_status = (int32_t)ld32(h + offsetof(struct fr_abi_header, exit_status));
+    out->dropped = ld64(h + offsetof(struct fr_abi_header, dropped_no_ring)) +
+                   ld64(h + offsetof(struct fr_abi_header, dropped_nested));
+    out->evicted = ld64(h + offsetof(struct fr_abi_header, rings_evicted));
+    out->strtab_overflow = ld64(h + offsetof(struct fr_abi_header, strtab_overflow));
+    for (uint32_t i = 0; i < r->h.ring_count; i++) {
+        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                         sizeof(struct fr_abi_ring));
+        uint32_t st = ld32(rh + offsetof(struct fr_abi_ring, state));
+        out->threads_live += st == FR_ABI_RING_LIVE;
+        out->threads_exited += st == FR_ABI_RING_EXITED;
+        uint64_t t = oldest_in_ring(r, i);
+        if (t && (!out->oldest_ns || t < out->oldest_ns))
+            out->oldest_ns = t;
+    }
+    out->newest_ns = reader_newest(r);
 }
 
 uint64_t reader_newest(const struct reader *r)
@@ -540,6 +595,7 @@ int reader_read(const struct reader *r, const struct reader_opts *o, struct trac
         nlive++;
     }
 
+    out->ring_bytes = total * FR_ABI_UNIT;
     uint64_t from = o->from_ns;
     if (o->last_ns && newest > o->last_ns && newest - o->last_ns > from)
         from = newest - o->last_ns;

@@ -57,6 +57,18 @@ int reader_read(const struct reader *r, const struct reader_opts *o, struct trac
  * the time of the request, does not change while nothing is recorded. */
 uint64_t reader_newest(const struct reader *r);
 
+/* What the header and ring headers say now, for status and metrics. */
+struct reader_stats {
+    uint32_t state;      /* enum fr_abi_proc_state */
+    int32_t exit_status;
+    uint32_t threads_live, threads_exited;
+    uint64_t dropped;    /* no ring + nested */
+    uint64_t evicted;    /* rings reused before their data expired */
+    uint64_t strtab_overflow;
+    uint64_t oldest_ns, newest_ns; /* the span of what the rings hold, 0 if empty */
+};
+void reader_stats(const struct reader *r, struct reader_stats *out);
+
 /* CLOCK_MONOTONIC ns of a record timestamp. */
 uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t);
 

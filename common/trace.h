@@ -48,6 +48,7 @@ struct trace_proc {
     struct trace_clock clock; /* from the newest calibration point */
     uint64_t dropped_no_ring, dropped_nested, rings_evicted, strtab_overflow;
     uint64_t errors; /* records, rings or fields the reader rejected */
+    uint64_t ring_bytes; /* ring data read (what reader_opts.max_bytes bounds) */
     struct trace_thread *threads; /* owns */
     size_t nthreads;
     struct fr_abi_str *strs; /* owns: string table copy; offsets into strtext */
