@@ -342,6 +342,34 @@ static void test_reader_newest_is_the_last_event_of_any_ring(void **state)
     trace_proc_free(&p);
 }
 
+static void test_reader_stats_count_threads_drops_and_span(void **state)
+{
+    (void)state;
+    struct reader r;
+    struct trace_proc p;
+    struct reader_stats st;
+    assert_int_equal(reader_open(&r, fr__proc.base, fr__proc.size), 0);
+    assert_int_equal(reader_read(&r, NULL, &p), 0);
+    reader_stats(&r, &st);
+    uint32_t live = 0, exited = 0;
+    uint64_t oldest = UINT64_MAX;
+    for (size_t t = 0; t < p.nthreads; t++) {
+        live += p.threads[t].state == FR_ABI_RING_LIVE;
+        exited += p.threads[t].state == FR_ABI_RING_EXITED;
+        if (p.threads[t].n && p.threads[t].ev[0].ts < oldest)
+            oldest = p.threads[t].ev[0].ts;
+    }
+    assert_int_equal(st.threads_live, live);
+    assert_int_equal(st.threads_exited, exited);
+    assert_true(exited > 0);
+    assert_int_equal(st.dropped, p.dropped_no_ring + p.dropped_nested);
+    assert_int_equal(st.newest_ns, reader_newest(&r));
+    /* the oldest record still in a ring; a wrapped ring's tail may be a
+     * record the reader drops, so it can only be at or before */
+    assert_true(st.oldest_ns > 0 && st.oldest_ns <= oldest);
+    trace_proc_free(&p);
+}
+
 int main(void)
 {
     assert_int_equal(fr_init("test_reader"), 0);
@@ -358,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_reader_drops_units_a_writer_may_be_overwriting),
         cmocka_unit_test(test_reader_window_keeps_the_last_seconds),
         cmocka_unit_test(test_reader_newest_is_the_last_event_of_any_ring),
+        cmocka_unit_test(test_reader_stats_count_threads_drops_and_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
