@@ -3,4 +3,5 @@
 # once frcommon_obj and flightrec_obj exist.
 target_sources(frcommon_obj PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/sink.c
-  ${CMAKE_CURRENT_LIST_DIR}/window.c)
+  ${CMAKE_CURRENT_LIST_DIR}/window.c
+  ${CMAKE_CURRENT_LIST_DIR}/perfetto.c)

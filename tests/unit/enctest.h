@@ -1,0 +1,150 @@
+/* enctest.h - helpers of the encoder tests: views of a recorded process,
+ * encoding into memory and files, and the outside checks (check-perfetto,
+ * protoc, python3). A check whose tool is absent returns ET_ABSENT and the
+ * test skips that part only.
+ */
+#ifndef FR_TESTS_ENCTEST_H
+#define FR_TESTS_ENCTEST_H
+
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/sink.h"
+#include "common/trace.h"
+#include "common/window.h"
+
+#ifndef FR_CHECK_PERFETTO
+#define FR_CHECK_PERFETTO ""
+#endif
+#ifndef FR_PERFETTO_PROTO_DIR
+#define FR_PERFETTO_PROTO_DIR ""
+#endif
+
+#define ET_ABSENT (-1000)
+
+/* A shallow view of `all` holding only the threads with the given tids,
+ * in that order (threads[] has room for n). Never trace_proc_free() it. */
+static inline void et_view(const struct trace_proc *all, const uint32_t *tids, size_t n,
+                           struct trace_proc *view, struct trace_thread *threads)
+{
+    *view = *all;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < all->nthreads; j++)
+            if (all->threads[j].tid == tids[i]) {
+                threads[k++] = all->threads[j];
+                break;
+            }
+    view->threads = threads;
+    view->nthreads = k;
+}
+
+/* perfetto_encode or json_encode */
+typedef int (*et_encoder)(const struct window_input *in, size_t n, const struct enc_sink *sink,
+                          size_t chunk);
+
+static inline int et_encode(et_encoder enc, const struct window_input *in, size_t n, size_t chunk,
+                            struct sink_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    struct enc_sink s = {sink_mem_write, m};
+    return enc(in, n, &s, chunk);
+}
+
+/* Writes buf to a new temporary file; path gets its name. */
+static inline int et_file(const void *buf, size_t len, char path[64])
+{
+    snprintf(path, 64, "/tmp/fr-enc-test.XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, buf, len) == (ssize_t)len;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* Runs a shell command, output (stdout and stderr) into a malloc'd string.
+ * Returns the exit status, or -1 when it could not run. */
+static inline int et_run(const char *cmd, char **out)
+{
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return -1;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 4096)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = 0;
+    int st = pclose(f);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static inline int et_have(const char *tool)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+    return system(cmd) == 0;
+}
+
+/* check-perfetto [--strict] path: its exit status, ET_ABSENT without it
+ * (or without protoc, which it needs). */
+static inline int et_check_perfetto(const char *path, int strict, char **out)
+{
+    if (!*FR_CHECK_PERFETTO || access(FR_CHECK_PERFETTO, X_OK) != 0 || !et_have("protoc") ||
+        !et_have("python3"))
+        return ET_ABSENT;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s '%s' 2>&1", FR_CHECK_PERFETTO, strict ? "--strict" : "", path);
+    return et_run(cmd, out);
+}
+
+/* protoc --decode=perfetto.protos.Trace: 0 and the text, ET_ABSENT without
+ * protoc or the schema, else its failure. */
+static inline int et_protoc(const char *path, char **text)
+{
+    char proto[512];
+    snprintf(proto, sizeof proto, "%s/perfetto_trace.proto", FR_PERFETTO_PROTO_DIR);
+    if (!*FR_PERFETTO_PROTO_DIR || access(proto, R_OK) != 0 || !et_have("protoc"))
+        return ET_ABSENT;
+    char cmd[1536];
+    snprintf(cmd, sizeof cmd,
+             "protoc -I'%s' --decode=perfetto.protos.Trace perfetto_trace.proto < '%s' "
+             "2>/dev/null",
+             FR_PERFETTO_PROTO_DIR, path);
+    return et_run(cmd, text);
+}
+
+static inline size_t et_count(const char *text, const char *needle)
+{
+    size_t n = 0, len = strlen(needle);
+    for (const char *p = text; (p = strstr(p, needle)); p += len)
+        n++;
+    return n;
+}
+
+/* python3 -c script < path: its exit status and output, ET_ABSENT
+ * without python3. */
+static inline int et_python(const char *script, const char *path, char **out)
+{
+    if (!et_have("python3"))
+        return ET_ABSENT;
+    char *cmd = malloc(strlen(script) + 1024);
+    sprintf(cmd, "python3 -c '%s' < '%s' 2>&1", script, path);
+    int st = et_run(cmd, out);
+    free(cmd);
+    return st;
+}
+
+#endif
