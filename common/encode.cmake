@@ -4,4 +4,5 @@
 target_sources(frcommon_obj PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/sink.c
   ${CMAKE_CURRENT_LIST_DIR}/window.c
-  ${CMAKE_CURRENT_LIST_DIR}/perfetto.c)
+  ${CMAKE_CURRENT_LIST_DIR}/perfetto.c
+  ${CMAKE_CURRENT_LIST_DIR}/json.c)

@@ -8,3 +8,5 @@ set(FR_FORMATS_DEFS
 
 fr_add_test(test_perfetto SOURCES test_perfetto.c LIBS flightrec_internal TIMEOUT 120)
 target_compile_definitions(test_perfetto PRIVATE ${FR_FORMATS_DEFS})
+fr_add_test(test_json SOURCES test_json.c LIBS flightrec_internal TIMEOUT 120)
+target_compile_definitions(test_json PRIVATE ${FR_FORMATS_DEFS})

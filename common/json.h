@@ -1,0 +1,21 @@
+/* json.h - encodes decoded traces as Chrome trace-event JSON, for
+ * chrome://tracing and ui.perfetto.dev (the `?format=json` output).
+ *
+ * The same content as the Perfetto encoder, cut by the same window rules
+ * (window.h). The output is always valid JSON, whatever bytes the names
+ * and messages hold. Deterministic. Any thread; no global state.
+ */
+#ifndef FR_COMMON_JSON_H
+#define FR_COMMON_JSON_H
+
+#include <stddef.h>
+
+#include "common/sink.h"
+#include "common/window.h"
+
+/* Writes in[0..n) as one JSON document to sink, in chunks of `chunk`
+ * bytes (0: SINK_CHUNK_DEFAULT). Borrows everything. Returns 0;
+ * -ENOMEM; or the sink's -errno (the document is then cut short). */
+int json_encode(const struct window_input *in, size_t n, const struct enc_sink *sink, size_t chunk);
+
+#endif
