@@ -6,3 +6,4 @@ target_sources(frcommon_obj PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/window.c
   ${CMAKE_CURRENT_LIST_DIR}/perfetto.c
   ${CMAKE_CURRENT_LIST_DIR}/json.c)
+target_sources(flightrec_obj PRIVATE ${CMAKE_SOURCE_DIR}/lib/snapshot.c)

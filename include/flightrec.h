@@ -105,6 +105,16 @@ FR_API void fr_wait_end(void);
  * -ENOTCONN when no daemon is connected. */
 FR_API int fr_trigger(const char *reason);
 
+/* Writes the last `seconds` of this process's recording (up to its newest
+ * event; all of it when less was recorded) to fd as a Perfetto trace, for
+ * ui.perfetto.dev, without a daemon. It only reads the recording, so
+ * recording threads never wait for it; it allocates and calls write(2) on
+ * the calling thread (not async-signal-safe). Returns 0; -EINVAL (seconds
+ * <= 0 or NaN); -EBADF (fd < 0); -ENODATA (recording is off, or this
+ * process has not recorded yet); -ENOMEM; or the -errno of a failed
+ * write, after which fd holds a truncated trace. */
+FR_API int fr_write_snapshot(int fd, double seconds);
+
 /* ---- Not API: what the macros below expand to. ---- */
 
 FR_API extern int fr__on; /* 0 once FLIGHTREC_DISABLE or fr_shutdown() */

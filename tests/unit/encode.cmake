@@ -10,3 +10,9 @@ fr_add_test(test_perfetto SOURCES test_perfetto.c LIBS flightrec_internal TIMEOU
 target_compile_definitions(test_perfetto PRIVATE ${FR_FORMATS_DEFS})
 fr_add_test(test_json SOURCES test_json.c LIBS flightrec_internal TIMEOUT 120)
 target_compile_definitions(test_json PRIVATE ${FR_FORMATS_DEFS})
+fr_add_test(test_snapshot SOURCES test_snapshot.c LIBS flightrec_internal TIMEOUT 120)
+target_compile_definitions(test_snapshot PRIVATE ${FR_FORMATS_DEFS})
+# The same program with recording off: fr_write_snapshot() says -ENODATA.
+add_test(NAME test_snapshot_disabled COMMAND test_snapshot)
+set_tests_properties(test_snapshot_disabled PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
+  ENVIRONMENT "FLIGHTREC_DISABLE=1")
