@@ -1,0 +1,688 @@
+/* test_config.c - the config loader (common/config.c) over a table with
+ * every type.
+ *
+ * Every error is checked as the operator sees it, diag_format()'s
+ * "file:line:col: message", and every failed load must leave the output
+ * struct byte for byte as it was.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "common/config.h"
+#include "common/diag.h"
+
+/* --- a schema with every type ----------------------------------------- */
+
+struct t_sub {
+    uint8_t u8;   /* UINT, max from the field's width */
+    uint16_t u16; /* UINT 10..1000 */
+    bool flag;
+};
+
+struct t_all {
+    bool b;
+    uint32_t u32;
+    uint64_t u64;
+    uint64_t size;
+    uint64_t dur;
+    char name[8];
+    char path[32];
+    struct cfg_addr addr;
+    struct t_sub sub;
+    struct cfg_raw any, map, seq;
+};
+
+/* Refuses flag: true together with u8 above 100, for cfg_fail(). */
+static int sub_check(void *sec, const struct cfg_ctx *cx)
+{
+    const struct t_sub *s = sec;
+    if (s->flag && s->u8 > 100)
+        return cfg_fail(cx, "u8", "%u is too much with flag set", s->u8);
+    if (s->flag && s->u16 == 999)
+        return cfg_fail(cx, NULL, "u16 999 and flag do not mix");
+    return 0;
+}
+
+static const struct cfg_opt t_sub_opts[] = {
+    {"u8", CFG_UINT, CFG_FIELD(struct t_sub, u8), .def = "7"},
+    {"u16", CFG_UINT, CFG_FIELD(struct t_sub, u16), .def = "10", .min = 10, .max = 1000},
+    {"flag", CFG_BOOL, CFG_FIELD(struct t_sub, flag)},
+    {NULL},
+};
+
+static const struct cfg_opt t_opts[] = {
+    {"b", CFG_BOOL, CFG_FIELD(struct t_all, b), .def = "true"},
+    {"u32", CFG_UINT, CFG_FIELD(struct t_all, u32), .def = "5", .min = 1, .max = 100},
+    {"u64", CFG_UINT, CFG_FIELD(struct t_all, u64), .def = "18446744073709551615"},
+    {"size", CFG_SIZE, CFG_FIELD(struct t_all, size), .def = "64KiB", .min = 4096,
+     .max = 1ull << 30},
+    {"dur", CFG_DURATION, CFG_FIELD(struct t_all, dur), .def = "10s", .min = 100000000,
+     .max = 3600000000000ull},
+    {"name", CFG_STRING, CFG_FIELD(struct t_all, name), .def = "abc"},
+    {"path", CFG_STRING, CFG_FIELD(struct t_all, path), .def = "/run/x.sock", .min = 1,
+     .flags = CFG_F_ABSPATH},
+    {"addr", CFG_ADDR, CFG_FIELD(struct t_all, addr), .def = "127.0.0.1:6060"},
+    {"sub", CFG_SECTION, CFG_FIELD(struct t_all, sub), .sub = t_sub_opts, .check = sub_check},
+    {"any", CFG_RAW, CFG_FIELD(struct t_all, any)},
+    {"map", CFG_RAW, CFG_FIELD(struct t_all, map), .flags = CFG_F_MAP},
+    {"seq", CFG_RAW, CFG_FIELD(struct t_all, seq), .flags = CFG_F_SEQ},
+    {NULL},
+};
+
+static const struct cfg_opt t_root = {"", CFG_SECTION, 0, sizeof(struct t_all), .sub = t_opts};
+
+static int t_load(const char *yaml, struct t_all *out, struct diag *d)
+{
+    return cfg_load_buffer(&t_root, "t.yaml", yaml, strlen(yaml), out, d);
+}
+
+/* Loads yaml (len bytes) that must fail with err and the text want, and
+ * checks that the output struct was not touched. */
+static void expect_fail_n(const char *yaml, size_t len, int err, const char *want)
+{
+    struct t_all a, before;
+    memset(&a, 0x5a, sizeof a);
+    before = a;
+    struct diag d;
+    memset(&d, 0, sizeof d);
+    int got = cfg_load_buffer(&t_root, "t.yaml", yaml, len, &a, &d);
+    char text[256];
+    diag_format(&d, text, sizeof text);
+    if (got != err)
+        print_error("input %s\nloaded with %d, want %d: %s\n", yaml, got, err, text);
+    assert_int_equal(got, err);
+    assert_string_equal(text, want);
+    assert_memory_equal(&a, &before, sizeof a);
+}
+
+static void expect_fail(const char *yaml, const char *want)
+{
+    expect_fail_n(yaml, strlen(yaml), -EINVAL, want);
+}
+
+static struct t_all load_ok(const char *yaml)
+{
+    struct t_all a;
+    struct diag d = {0};
+    int err = t_load(yaml, &a, &d);
+    if (err) {
+        char text[256];
+        diag_format(&d, text, sizeof text);
+        print_error("input %s\nfailed: %s\n", yaml, text);
+    }
+    assert_int_equal(err, 0);
+    return a;
+}
+
+static uint16_t addr_port(const struct cfg_addr *a)
+{
+    if (a->ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+static const char *addr_text(const struct cfg_addr *a)
+{
+    static char buf[64];
+    cfg_addr_format(a, buf, sizeof buf);
+    return buf;
+}
+
+/* --- the walker -------------------------------------------------------- */
+
+static void test_config_defaults_come_from_the_table(void **state)
+{
+    (void)state;
+    struct t_all a;
+    memset(&a, 0x5a, sizeof a);
+    assert_int_equal(cfg_defaults(&t_root, &a, NULL), 0);
+    assert_true(a.b);
+    assert_int_equal(a.u32, 5);
+    assert_true(a.u64 == UINT64_MAX);
+    assert_int_equal(a.size, 65536);
+    assert_int_equal(a.dur, 10000000000ull);
+    assert_string_equal(a.name, "abc");
+    assert_string_equal(a.path, "/run/x.sock");
+    assert_string_equal(addr_text(&a.addr), "127.0.0.1:6060");
+    assert_int_equal(a.sub.u8, 7);
+    assert_int_equal(a.sub.u16, 10);
+    assert_false(a.sub.flag); /* no .def: zero */
+    assert_int_equal(a.any.n, 0);
+    assert_int_equal(a.map.n, 0);
+    assert_int_equal(a.seq.n, 0);
+}
+
+static void test_config_empty_input_gives_the_defaults(void **state)
+{
+    (void)state;
+    struct t_all def;
+    assert_int_equal(cfg_defaults(&t_root, &def, NULL), 0);
+    const char *empties[] = {"", "# nothing but a comment\n", "---\n", "~\n", "{}\n", "---\n...\n"};
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        struct t_all a = load_ok(empties[i]);
+        assert_memory_equal(&a, &def, sizeof a);
+    }
+    /* A section or a raw subtree left empty (keys commented out) too. */
+    struct t_all a = load_ok("sub:\nany: ~\nmap:\nseq: []\n");
+    assert_memory_equal(&a, &def, sizeof a);
+}
+
+static void test_config_every_type_parses(void **state)
+{
+    (void)state;
+    struct t_all a = load_ok("b: false\n"
+                             "u32: 100\n"
+                             "u64: 0\n"
+                             "size: 1GiB\n"
+                             "dur: 1.5s\n"
+                             "name: \"abcdefg\"\n"
+                             "path: '/tmp/a b'\n"
+                             "addr: \"[::1]:80\"\n"
+                             "sub:\n"
+                             "  u8: 100\n"
+                             "  u16: 1000\n"
+                             "  flag: TRUE\n"
+                             "any: scalar\n"
+                             "map: {a: 1, b: [2, 3], c: {d: e}}\n"
+                             "seq:\n"
+                             "  - x\n"
+                             "  - {y: z}\n"
+                             "  - [1, 2]\n");
+    assert_false(a.b);
+    assert_int_equal(a.u32, 100);
+    assert_int_equal(a.u64, 0);
+    assert_int_equal(a.size, 1ull << 30);
+    assert_int_equal(a.dur, 1500000000ull);
+    assert_string_equal(a.name, "abcdefg");
+    assert_string_equal(a.path, "/tmp/a b");
+    assert_int_equal(a.addr.ss.ss_family, AF_INET6);
+    assert_int_equal(a.addr.len, sizeof(struct sockaddr_in6));
+    assert_int_equal(addr_port(&a.addr), 80);
+    assert_string_equal(addr_text(&a.addr), "[::1]:80");
+    assert_int_equal(a.sub.u8, 100);
+    assert_int_equal(a.sub.u16, 1000);
+    assert_true(a.sub.flag);
+    assert_int_equal(a.any.n, 1);
+    assert_int_equal(a.map.n, 3);
+    assert_int_equal(a.seq.n, 3);
+
+    /* Flow style at the top, keys in any order, explicit !!str tags. */
+    a = load_ok("{sub: {u16: 20}, name: !!str x, u32: 1}");
+    assert_int_equal(a.sub.u16, 20);
+    assert_int_equal(a.sub.u8, 7);
+    assert_string_equal(a.name, "x");
+    assert_int_equal(a.u32, 1);
+}
+
+static void test_config_bool_is_true_or_false(void **state)
+{
+    (void)state;
+    assert_false(load_ok("b: false").b);
+    assert_false(load_ok("b: False").b);
+    assert_true(load_ok("b: 'true'").b);
+    expect_fail("b: yes\n", "t.yaml:1:4: b: \"yes\" is not a boolean (true or false)");
+    expect_fail("b: 1\n", "t.yaml:1:4: b: \"1\" is not a boolean (true or false)");
+    expect_fail("b: tRUE\n", "t.yaml:1:4: b: \"tRUE\" is not a boolean (true or false)");
+    expect_fail("b:\n", "t.yaml:1:3: b: expected a boolean, found nothing");
+}
+
+static void test_config_uint_range_and_width(void **state)
+{
+    (void)state;
+    assert_int_equal(load_ok("u32: 007").u32, 7);
+    assert_true(load_ok("u64: 18446744073709551615").u64 == UINT64_MAX);
+    expect_fail("u32: 0\n", "t.yaml:1:6: u32: \"0\" is out of range 1..100");
+    expect_fail("u32: 101\n", "t.yaml:1:6: u32: \"101\" is out of range 1..100");
+    expect_fail("u32: -1\n", "t.yaml:1:6: u32: \"-1\" is not an unsigned integer");
+    expect_fail("u32: 0x10\n", "t.yaml:1:6: u32: \"0x10\" is not an unsigned integer");
+    expect_fail("u32: 1.0\n", "t.yaml:1:6: u32: \"1.0\" is not an unsigned integer");
+    expect_fail("u32: 10k\n", "t.yaml:1:6: u32: \"10k\" is not an unsigned integer");
+    expect_fail("u64: 18446744073709551616\n",
+                "t.yaml:1:6: u64: \"18446744073709551616\" is too large");
+    /* No .max: the field's width is the bound. */
+    expect_fail("sub:\n  u8: 256\n", "t.yaml:2:7: sub.u8: \"256\" is out of range 0..255");
+    expect_fail("sub:\n  u16: 9\n", "t.yaml:2:8: sub.u16: \"9\" is out of range 10..1000");
+    expect_fail("u32: [1]\n", "t.yaml:1:6: u32: expected an unsigned integer, found a list");
+    expect_fail("u32: {a: 1}\n", "t.yaml:1:6: u32: expected an unsigned integer, found a map");
+}
+
+static void test_config_size_uses_units(void **state)
+{
+    (void)state;
+    assert_int_equal(load_ok("size: 4096").size, 4096);
+    assert_int_equal(load_ok("size: 64k").size, 65536);
+    assert_int_equal(load_ok("size: 2MiB").size, 2u << 20);
+    expect_fail("size: 12MB\n", "t.yaml:1:7: size: \"12MB\" is not a size");
+    expect_fail("size: 4095\n", "t.yaml:1:7: size: \"4095\" is out of range 4KiB..1GiB");
+    expect_fail("size: 2G\n", "t.yaml:1:7: size: \"2G\" is out of range 4KiB..1GiB");
+    expect_fail("size: 99999999999999999999G\n",
+                "t.yaml:1:7: size: \"99999999999999999999G\" is too large");
+}
+
+static void test_config_bad_duration_names_line_and_column(void **state)
+{
+    (void)state;
+    assert_int_equal(load_ok("dur: 100ms").dur, 100000000ull);
+    assert_int_equal(load_ok("dur: 1h").dur, 3600000000000ull);
+    assert_int_equal(load_ok("dur: 2").dur, 2000000000ull);
+    expect_fail("b: true\n\n# a comment\ndur:    5x0ms\n",
+                "t.yaml:4:9: dur: \"5x0ms\" is not a duration");
+    expect_fail("dur: 99ms\n", "t.yaml:1:6: dur: \"99ms\" is out of range 100ms..1h");
+    expect_fail("dur: 61m\n", "t.yaml:1:6: dur: \"61m\" is out of range 100ms..1h");
+    expect_fail("dur: \"10 s\"\n", "t.yaml:1:6: dur: \"10 s\" is not a duration");
+    /* A NUL inside a value must not cut it short: "10s\0junk" is no 10s. */
+    expect_fail("dur: \"10s\\0junk\"\n", "t.yaml:1:6: dur: \"10s\\x00junk\" is not a duration");
+}
+
+static void test_config_string_is_bounded_and_clean(void **state)
+{
+    (void)state;
+    assert_string_equal(load_ok("name: ''").name, "");
+    assert_string_equal(load_ok("name: 1234567").name, "1234567");
+    expect_fail("name: 12345678\n", "t.yaml:1:7: name: \"12345678\" is longer than 7 bytes");
+    expect_fail("name: \"a\\tb\"\n", "t.yaml:1:7: name: \"a\\x09b\" contains a control character");
+    expect_fail("name: \"a\\0b\"\n", "t.yaml:1:7: name: \"a\\x00b\" contains a control character");
+    expect_fail("name: |\n  ab\n", "t.yaml:1:7: name: \"ab\\x0a\" contains a control character");
+    expect_fail("path: ''\n", "t.yaml:1:7: path: must not be empty");
+    expect_fail("path: run/x.sock\n", "t.yaml:1:7: path: \"run/x.sock\" is not an absolute path");
+    expect_fail("name: [a]\n", "t.yaml:1:7: name: expected a string, found a list");
+    /* Messages escape quotes and backslashes, and cut long values on a
+     * character boundary: 'x' and 19 two-byte characters, then the dots. */
+    expect_fail("name: 'a\"b\\c\"de'\n",
+                "t.yaml:1:7: name: \"a\\\"b\\\\c\\\"de\" is longer than 7 bytes");
+    char yaml[128], want[160];
+    strcpy(yaml, "path: x");
+    for (int i = 0; i < 30; i++)
+        strcat(yaml, "\xc3\xa9");
+    strcpy(want, "t.yaml:1:7: path: \"x");
+    for (int i = 0; i < 19; i++)
+        strcat(want, "\xc3\xa9");
+    strcat(want, "...\" is longer than 31 bytes");
+    expect_fail(yaml, want);
+}
+
+static void test_config_addr_forms(void **state)
+{
+    (void)state;
+    struct t_all a = load_ok("addr: 10.1.2.3:65535");
+    assert_int_equal(a.addr.ss.ss_family, AF_INET);
+    assert_int_equal(a.addr.len, sizeof(struct sockaddr_in));
+    assert_string_equal(addr_text(&a.addr), "10.1.2.3:65535");
+    assert_false(cfg_addr_is_loopback(&a.addr));
+    a = load_ok("addr: localhost:1");
+    assert_string_equal(addr_text(&a.addr), "127.0.0.1:1");
+    assert_true(cfg_addr_is_loopback(&a.addr));
+    a = load_ok("addr: 127.3.2.1:80");
+    assert_true(cfg_addr_is_loopback(&a.addr));
+    a = load_ok("addr: '[::ffff:127.0.0.1]:80'");
+    assert_true(cfg_addr_is_loopback(&a.addr));
+    a = load_ok("addr: '[::]:80'");
+    assert_false(cfg_addr_is_loopback(&a.addr));
+    a = load_ok("addr: '[2001:db8::1]:8080'");
+    assert_string_equal(addr_text(&a.addr), "[2001:db8::1]:8080");
+    assert_false(cfg_addr_is_loopback(&a.addr));
+
+    static const char *const bad[] = {
+        "localhost",   "127.0.0.1",       "127.0.0.1:",      ":6060",
+        "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:+80",   "127.0.0.1:080080",
+        "127.1:80",    "::1:80",          "[::1]80",         "[::1]:",
+        "[]:80",       "[127.0.0.1]:80",  "host.example:80", "[fe80::1%eth0]:80",
+        "1.2.3.4 :80", " 1.2.3.4:80",
+    };
+    expect_fail("addr: [1]\n", "t.yaml:1:7: addr: expected an address, found a list");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[96], want[256];
+        snprintf(yaml, sizeof yaml, "addr: \"%s\"\n", bad[i]);
+        snprintf(want, sizeof want,
+                 "t.yaml:1:7: addr: \"%s\" is not an address (HOST:PORT, HOST an IPv4 literal, "
+                 "[IPv6] or localhost)",
+                 bad[i]);
+        expect_fail(yaml, want);
+    }
+}
+
+static void test_config_unknown_key_is_an_error(void **state)
+{
+    (void)state;
+    expect_fail("nmae: x\n", "t.yaml:1:1: unknown key \"nmae\" (did you mean \"name\"?)");
+    expect_fail("sub:\n  flga: true\n",
+                "t.yaml:2:3: sub: unknown key \"flga\" (did you mean \"flag\"?)");
+    expect_fail("b: true\nverbose: true\n", "t.yaml:2:1: unknown key \"verbose\"");
+    /* Keys match exactly: no case folding, no trimming. */
+    expect_fail("B: true\n", "t.yaml:1:1: unknown key \"B\"");
+    expect_fail("\"b \": true\n", "t.yaml:1:1: unknown key \"b \" (did you mean \"b\"?)");
+    expect_fail("\"b\\0\": true\n", "t.yaml:1:1: unknown key \"b\\x00\" (did you mean \"b\"?)");
+    /* Long keys and values are cut in messages, never overflow them. */
+    expect_fail("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: 1\n",
+                "t.yaml:1:1: unknown key \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
+    expect_fail("sub:\n  ? [a, b]\n  : 1\n", "t.yaml:2:5: sub: keys must be strings, found a list");
+    expect_fail("{[a]: 1}\n", "t.yaml:1:2: keys must be strings, found a list");
+}
+
+static void test_config_duplicate_key_is_an_error(void **state)
+{
+    (void)state;
+    expect_fail("u32: 1\nb: true\nu32: 2\n", "t.yaml:3:1: u32: duplicate key (first at line 1)");
+    expect_fail("sub: {u8: 1, u8: 1}\n", "t.yaml:1:14: sub.u8: duplicate key (first at line 1)");
+    expect_fail("sub:\n  u8: 1\nsub:\n  u8: 2\n",
+                "t.yaml:3:1: sub: duplicate key (first at line 1)");
+}
+
+static void test_config_wrong_kinds(void **state)
+{
+    (void)state;
+    expect_fail("- a\n- b\n", "t.yaml:1:1: expected a map, found a list");
+    expect_fail("just a string\n", "t.yaml:1:1: expected a map, found \"just a string\"");
+    expect_fail("sub: 5\n", "t.yaml:1:6: sub: expected a map, found \"5\"");
+    expect_fail("sub: [u8]\n", "t.yaml:1:6: sub: expected a map, found a list");
+    expect_fail("map: [1]\n", "t.yaml:1:6: map: expected a map, found a list");
+    expect_fail("map: x\n", "t.yaml:1:6: map: expected a map, found \"x\"");
+    expect_fail("seq: {a: 1}\n", "t.yaml:1:6: seq: expected a list, found a map");
+    expect_fail("seq: ''\n", "t.yaml:1:6: seq: expected a list, found \"\"");
+}
+
+static void test_config_tags_are_refused(void **state)
+{
+    (void)state;
+    expect_fail("u32: !!int 5\n",
+                "t.yaml:1:6: u32: tag \"tag:yaml.org,2002:int\" is not supported");
+    expect_fail("name: !include other.yaml\n",
+                "t.yaml:1:7: name: tag \"!include\" is not supported");
+    expect_fail("sub: !!set {u8: 1}\n",
+                "t.yaml:1:6: sub: tag \"tag:yaml.org,2002:set\" is not supported");
+    expect_fail("any: !x [1]\n", "t.yaml:1:6: any: tag \"!x\" is not supported");
+    expect_fail("!k b: true\n", "t.yaml:1:1: tag \"!k\" is not supported");
+}
+
+static void test_config_anchors_and_aliases_are_refused(void **state)
+{
+    (void)state;
+    expect_fail("u32: &n 5\nsub:\n  u8: *n\n",
+                "t.yaml:1:6: anchor &n: anchors and aliases are not supported");
+    expect_fail("seq: [*a]\n", "t.yaml:1:7: alias *a: anchors and aliases are not supported");
+    expect_fail("any: &x [*x]\n", "t.yaml:1:6: anchor &x: anchors and aliases are not supported");
+}
+
+static void test_config_nesting_is_bounded(void **state)
+{
+    (void)state;
+    char yaml[512];
+    /* The top map is level 1; "any: " + 15 lists is 16 levels: fine. */
+    snprintf(yaml, sizeof yaml, "any: %.15s%.15s\n", "[[[[[[[[[[[[[[[", "]]]]]]]]]]]]]]]");
+    assert_int_equal(load_ok(yaml).any.n, 1);
+    snprintf(yaml, sizeof yaml, "any: %.16s%.16s\n", "[[[[[[[[[[[[[[[[", "]]]]]]]]]]]]]]]]");
+    expect_fail(yaml, "t.yaml:1:21: nested deeper than 16 levels");
+
+    /* Block maps: the top map and "any" hold 15 more. */
+    size_t n = (size_t)sprintf(yaml, "any:\n");
+    for (int i = 0; i < 15; i++)
+        n += (size_t)sprintf(yaml + n, "%*sk%d:\n", 2 * (i + 1), "", i);
+    assert_int_equal(load_ok(yaml).any.n, 1);
+    sprintf(yaml + n, "%*sdeep: 1\n", 32, "");
+    expect_fail(yaml, "t.yaml:17:33: nested deeper than 16 levels");
+
+    /* A list under a key at the key's indentation has no start token of
+     * its own, yet counts: the top map, then a list and a map per line. */
+    n = (size_t)sprintf(yaml, "any:\n");
+    for (int i = 0; i < 7; i++)
+        n += (size_t)sprintf(yaml + n, "%*s- k:\n", 2 * i, "");
+    sprintf(yaml + n, "%*s- x\n", 14, "");
+    assert_int_equal(load_ok(yaml).any.n, 1);
+    sprintf(yaml + n, "%*s- k:\n%*s- x\n", 14, "", 16, "");
+    expect_fail(yaml, "t.yaml:9:17: nested deeper than 16 levels");
+    /* ... and ends at the next key: siblings do not add up. */
+    n = (size_t)sprintf(yaml, "any:\n");
+    for (int i = 0; i < 20; i++)
+        n += (size_t)sprintf(yaml + n, "  k%d:\n  - x\n", i);
+    assert_int_equal(load_ok(yaml).any.n, 20);
+}
+
+static void test_config_directives(void **state)
+{
+    (void)state;
+    assert_false(load_ok("%YAML 1.1\n---\nb: false\n").b);
+    expect_fail("%YAML 1.1\n%TAG !e! tag:example.com,2000:\n---\nb: false\n",
+                "t.yaml:2:1: %TAG directives are not supported");
+}
+
+static void test_config_one_document_only(void **state)
+{
+    (void)state;
+    expect_fail("b: true\n---\n", "t.yaml:2:1: a second YAML document (one is allowed)");
+    expect_fail("b: true\n...\n]\n", "t.yaml:3:1: did not find expected <document start>");
+    assert_true(load_ok("---\nb: true\n...\n").b);
+    assert_true(load_ok("b: true\n...\n# the end\n").b);
+    expect_fail("b: true\n---\nb: false\n", "t.yaml:2:1: a second YAML document (one is allowed)");
+}
+
+static void test_config_syntax_errors_name_the_place(void **state)
+{
+    (void)state;
+    expect_fail("sub:\n  u8: 1\n u16: 2\n",
+                "t.yaml:3:2: did not find expected key while parsing a block mapping at line 1");
+    expect_fail("b: true\nname: \"abc\n",
+                "t.yaml:3:1: found unexpected end of stream while scanning a quoted scalar at "
+                "line 2");
+    expect_fail("b: [1, 2\n", "t.yaml:2:1: did not find expected ',' or ']' while parsing a "
+                              "flow sequence at line 1");
+    expect_fail("b: true\n\tu32: 1\n",
+                "t.yaml:2:1: found a tab character that violates indentation while scanning "
+                "a plain scalar at line 1");
+    expect_fail("b: x: y\n", "t.yaml:1:5: mapping values are not allowed in this context");
+    /* Not UTF-8: the reader's byte offset becomes a line and column. */
+    expect_fail("b: true\nname: ab\xff\n", "t.yaml:2:9: invalid leading UTF-8 octet (0xff)");
+}
+
+static void test_config_check_callback_points_at_the_key(void **state)
+{
+    (void)state;
+    assert_int_equal(load_ok("sub: {u8: 200}").sub.u8, 200);
+    expect_fail("sub:\n  flag: true\n  u8:   200\n",
+                "t.yaml:3:9: sub.u8: 200 is too much with flag set");
+    /* A key the file left out: the section's own place. */
+    expect_fail("b: true\nsub:\n  flag: true\n  u16: 999\n",
+                "t.yaml:3:3: sub: u16 999 and flag do not mix");
+}
+
+static void test_config_input_size_is_bounded(void **state)
+{
+    (void)state;
+    size_t len = CFG_FILE_MAX + 1;
+    char *big = malloc(len);
+    assert_non_null(big);
+    memset(big, '#', len);
+    expect_fail_n(big, len, -EFBIG, "t.yaml: larger than 1048576 bytes");
+    /* Exactly the limit is fine (a file of comments). */
+    big[len - 2] = '\n';
+    struct t_all a;
+    assert_int_equal(cfg_load_buffer(&t_root, "t.yaml", big, len - 1, &a, NULL), 0);
+    free(big);
+}
+
+/* libyaml 0.2.5 composes these in a minute or more (quadratic in anchors,
+ * %TAG directives and flow depth); the scan refuses them at once. Without
+ * that, this test runs into its CTest timeout. */
+static void test_config_pathological_inputs_stop_early(void **state)
+{
+    (void)state;
+    size_t cap = CFG_FILE_MAX, n = 0;
+    char *buf = malloc(cap + 32);
+    assert_non_null(buf);
+    n = (size_t)sprintf(buf, "seq:\n");
+    for (unsigned i = 0; n + 24 < cap; i++)
+        n += (size_t)sprintf(buf + n, "- &a%u x\n", i);
+    expect_fail_n(buf, n, -EINVAL, "t.yaml:2:3: anchor &a0: anchors and aliases are not supported");
+
+    memcpy(buf, "any: ", 5);
+    memset(buf + 5, '[', cap - 5);
+    expect_fail_n(buf, cap, -EINVAL, "t.yaml:1:21: nested deeper than 16 levels");
+
+    n = 0;
+    for (unsigned i = 0; n + 40 < cap; i++)
+        n += (size_t)sprintf(buf + n, "%%TAG !t%u! tag:x,2000:\n", i);
+    n += (size_t)sprintf(buf + n, "---\nb: true\n");
+    expect_fail_n(buf, n, -EINVAL, "t.yaml:1:1: %TAG directives are not supported");
+    free(buf);
+}
+
+static char *write_tmp(const char *content, size_t len)
+{
+    char *path = strdup("/tmp/test_config.XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+static void test_config_file_errors(void **state)
+{
+    (void)state;
+    struct t_all a, before;
+    memset(&a, 0x5a, sizeof a);
+    before = a;
+    struct diag d;
+    char text[256];
+
+    assert_int_equal(cfg_load_file(&t_root, "/nonexistent/x.yaml", &a, &d), -ENOENT);
+    diag_format(&d, text, sizeof text);
+    assert_string_equal(text, "/nonexistent/x.yaml: cannot open: No such file or directory");
+
+    assert_int_equal(cfg_load_file(&t_root, "/tmp", &a, &d), -EINVAL);
+    diag_format(&d, text, sizeof text);
+    assert_string_equal(text, "/tmp: not a regular file");
+
+    size_t len = CFG_FILE_MAX + 1;
+    char *big = malloc(len);
+    assert_non_null(big);
+    memset(big, '\n', len);
+    char *path = write_tmp(big, len);
+    assert_int_equal(cfg_load_file(&t_root, path, &a, &d), -EFBIG);
+    assert_string_equal(d.file, path);
+    assert_string_equal(d.msg, "larger than 1048576 bytes");
+    unlink(path);
+    free(path);
+    free(big);
+    assert_memory_equal(&a, &before, sizeof a);
+
+    /* A file's errors carry its path. */
+    path = write_tmp("u32: 1\nu32: 2\n", 14);
+    assert_int_equal(cfg_load_file(&t_root, path, &a, &d), -EINVAL);
+    assert_string_equal(d.file, path);
+    assert_int_equal(d.line, 2);
+    assert_int_equal(d.col, 1);
+    assert_string_equal(d.msg, "u32: duplicate key (first at line 1)");
+    assert_memory_equal(&a, &before, sizeof a);
+    unlink(path);
+    free(path);
+
+    path = write_tmp("u32: 42\n", 8);
+    assert_int_equal(cfg_load_file(&t_root, path, &a, NULL), 0);
+    assert_int_equal(a.u32, 42);
+    unlink(path);
+    free(path);
+}
+
+static void test_config_bad_default_is_caught(void **state)
+{
+    (void)state;
+    static const struct cfg_opt bad_opts[] = {
+        {"d", CFG_DURATION, CFG_FIELD(struct t_all, dur), .def = "10 parsecs"},
+        {NULL},
+    };
+    static const struct cfg_opt bad_sec[] = {
+        {"x", CFG_SECTION, 0, sizeof(struct t_all), .sub = bad_opts},
+        {NULL},
+    };
+    static const struct cfg_opt bad_root = {"", CFG_SECTION, 0, sizeof(struct t_all),
+                                            .sub = bad_sec};
+    struct t_all a;
+    struct diag d;
+    char text[256];
+    assert_int_equal(cfg_defaults(&bad_root, &a, &d), -EINVAL);
+    diag_format(&d, text, sizeof text);
+    assert_string_equal(text, "<defaults>: x.d: \"10 parsecs\" is not a duration");
+    assert_int_equal(cfg_load_buffer(&bad_root, "t.yaml", "", 0, &a, &d), -EINVAL);
+
+    /* A row whose field does not match its type never writes. */
+    static const struct cfg_opt wrong_size[] = {
+        {"u", CFG_UINT, offsetof(struct t_all, u32), 3, .def = "1"},
+        {NULL},
+    };
+    static const struct cfg_opt wrong_root = {"", CFG_SECTION, 0, sizeof(struct t_all),
+                                              .sub = wrong_size};
+    assert_int_equal(cfg_defaults(&wrong_root, &a, &d), -EINVAL);
+    diag_format(&d, text, sizeof text);
+    assert_string_equal(text, "<defaults>: u: bad table row (type 1, offset 4, size 3)");
+    static const struct cfg_opt outside[] = {
+        {"s", CFG_STRING, sizeof(struct t_all) - 4, 8, .def = "x"},
+        {NULL},
+    };
+    static const struct cfg_opt outside_root = {"", CFG_SECTION, 0, sizeof(struct t_all),
+                                                .sub = outside};
+    assert_int_equal(cfg_defaults(&outside_root, &a, &d), -EINVAL);
+}
+
+static void test_config_diag_format_leaves_out_what_is_unknown(void **state)
+{
+    (void)state;
+    char buf[64];
+    struct diag d = {.file = "f.yaml", .line = 3, .col = 7};
+    strcpy(d.msg, "bad");
+    assert_int_equal(diag_format(&d, buf, sizeof buf), 15);
+    assert_string_equal(buf, "f.yaml:3:7: bad");
+    d.col = 0;
+    diag_format(&d, buf, sizeof buf);
+    assert_string_equal(buf, "f.yaml:3: bad");
+    d.line = 0;
+    diag_format(&d, buf, sizeof buf);
+    assert_string_equal(buf, "f.yaml: bad");
+    d.file = NULL;
+    diag_format(&d, buf, sizeof buf);
+    assert_string_equal(buf, "<input>: bad");
+    volatile size_t small = 4; /* not a constant: gcc would warn of the cut we test */
+    assert_int_equal(diag_format(&d, buf, small), 12);
+    assert_string_equal(buf, "<in");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults_come_from_the_table),
+        cmocka_unit_test(test_config_empty_input_gives_the_defaults),
+        cmocka_unit_test(test_config_every_type_parses),
+        cmocka_unit_test(test_config_bool_is_true_or_false),
+        cmocka_unit_test(test_config_uint_range_and_width),
+        cmocka_unit_test(test_config_size_uses_units),
+        cmocka_unit_test(test_config_bad_duration_names_line_and_column),
+        cmocka_unit_test(test_config_string_is_bounded_and_clean),
+        cmocka_unit_test(test_config_addr_forms),
+        cmocka_unit_test(test_config_unknown_key_is_an_error),
+        cmocka_unit_test(test_config_duplicate_key_is_an_error),
+        cmocka_unit_test(test_config_wrong_kinds),
+        cmocka_unit_test(test_config_tags_are_refused),
+        cmocka_unit_test(test_config_anchors_and_aliases_are_refused),
+        cmocka_unit_test(test_config_nesting_is_bounded),
+        cmocka_unit_test(test_config_directives),
+        cmocka_unit_test(test_config_one_document_only),
+        cmocka_unit_test(test_config_syntax_errors_name_the_place),
+        cmocka_unit_test(test_config_check_callback_points_at_the_key),
+        cmocka_unit_test(test_config_input_size_is_bounded),
+        cmocka_unit_test(test_config_pathological_inputs_stop_early),
+        cmocka_unit_test(test_config_file_errors),
+        cmocka_unit_test(test_config_bad_default_is_caught),
+        cmocka_unit_test(test_config_diag_format_leaves_out_what_is_unknown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
