@@ -1,5 +1,5 @@
 /* test_config.c - the config loader (common/config.c) over a table with
- * every type.
+ * every type, and the daemon's schema (daemon/config_schema.c).
  *
  * Every error is checked as the operator sees it, diag_format()'s
  * "file:line:col: message", and every failed load must leave the output
@@ -17,9 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <yaml.h>
 
 #include "common/config.h"
 #include "common/diag.h"
+#include "daemon/config_schema.h"
 
 /* --- a schema with every type ----------------------------------------- */
 
@@ -656,6 +658,205 @@ static void test_config_diag_format_leaves_out_what_is_unknown(void **state)
     assert_string_equal(buf, "<in");
 }
 
+/* --- the daemon's schema ----------------------------------------------- */
+
+static int d_load(const char *yaml, struct dconfig *out, struct diag *d)
+{
+    return dconfig_load_buffer("flightrec.yaml", yaml, strlen(yaml), out, d);
+}
+
+static void d_expect_fail(const char *yaml, const char *want)
+{
+    struct dconfig c, before;
+    memset(&c, 0xa5, sizeof c);
+    before = c;
+    struct diag d;
+    char text[256];
+    assert_int_equal(d_load(yaml, &c, &d), -EINVAL);
+    diag_format(&d, text, sizeof text);
+    assert_string_equal(text, want);
+    assert_memory_equal(&c, &before, sizeof c);
+}
+
+static void test_config_daemon_defaults(void **state)
+{
+    (void)state;
+    struct dconfig c;
+    memset(&c, 0xa5, sizeof c);
+    dconfig_defaults(&c);
+    assert_string_equal(addr_text(&c.http.listen), "127.0.0.1:6060");
+    assert_false(c.http.allow_remote);
+    assert_string_equal(c.http.unix_socket, "/run/flightrec/http.sock");
+    assert_false(c.http.allow_trigger);
+    assert_string_equal(c.control_socket, "/run/flightrec/control.sock");
+    assert_int_equal(c.recording.window_ns, 10000000000ull);
+    assert_int_equal(c.recording.max_bytes, 256ull << 20);
+    assert_int_equal(c.limits.max_concurrent_snapshots, 2);
+    assert_int_equal(c.limits.max_connections, 64);
+    assert_int_equal(c.limits.max_snapshots_per_hour, 12);
+    assert_int_equal(c.snapshots.n, 0);
+    assert_int_equal(c.rules.n, 0);
+}
+
+static void test_config_shipped_file_is_the_defaults(void **state)
+{
+    (void)state;
+    struct dconfig def, c;
+    memset(&c, 0xa5, sizeof c);
+    dconfig_defaults(&def);
+    struct diag d = {0};
+    int err = dconfig_load(FR_CONFIG_FILE, &c, &d);
+    if (err) {
+        char text[256];
+        diag_format(&d, text, sizeof text);
+        print_error("%s\n", text);
+    }
+    assert_int_equal(err, 0);
+    assert_memory_equal(&c, &def, sizeof c);
+}
+
+/* Each row of rows is a key of map in doc, recursively: the shipped file
+ * shows every option, not only the same values. */
+static void expect_every_key(yaml_document_t *doc, yaml_node_t *map, const struct cfg_opt *rows,
+                             const char *section)
+{
+    assert_non_null(map);
+    assert_int_equal(map->type, YAML_MAPPING_NODE);
+    for (const struct cfg_opt *o = rows; o->key; o++) {
+        yaml_node_t *v = NULL;
+        for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            if (k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, o->key) == 0)
+                v = yaml_document_get_node(doc, p->value);
+        }
+        if (!v)
+            print_error("config/flightrec.yaml lacks %s%s%s\n", section, *section ? "." : "",
+                        o->key);
+        assert_non_null(v);
+        if (o->type == CFG_SECTION)
+            expect_every_key(doc, v, o->sub, o->key);
+    }
+}
+
+static void test_config_shipped_file_shows_every_key(void **state)
+{
+    (void)state;
+    FILE *f = fopen(FR_CONFIG_FILE, "rb");
+    assert_non_null(f);
+    yaml_parser_t p;
+    yaml_document_t doc;
+    assert_true(yaml_parser_initialize(&p));
+    yaml_parser_set_input_file(&p, f);
+    assert_true(yaml_parser_load(&p, &doc));
+    expect_every_key(&doc, yaml_document_get_root_node(&doc), dconfig_schema.sub, "");
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    fclose(f);
+}
+
+static void test_config_daemon_listen_must_be_loopback(void **state)
+{
+    (void)state;
+    d_expect_fail("http:\n  listen: 0.0.0.0:6060\n",
+                  "flightrec.yaml:2:11: http.listen: 0.0.0.0:6060 is not a loopback address; "
+                  "set http.allow_remote: true to serve other hosts");
+    d_expect_fail("http:\n  allow_remote: false\n  listen: \"[::]:80\"\n",
+                  "flightrec.yaml:3:11: http.listen: [::]:80 is not a loopback address; "
+                  "set http.allow_remote: true to serve other hosts");
+    struct dconfig c;
+    /* allow_remote before or after listen: the check runs on the section. */
+    assert_int_equal(d_load("http:\n  listen: 0.0.0.0:6060\n  allow_remote: true\n", &c, NULL), 0);
+    assert_string_equal(addr_text(&c.http.listen), "0.0.0.0:6060");
+    assert_int_equal(d_load("http: {allow_remote: true, listen: '192.0.2.1:80'}", &c, NULL), 0);
+    assert_int_equal(d_load("http: {listen: '[::1]:7070'}", &c, NULL), 0);
+    assert_int_equal(d_load("http: {listen: 'localhost:7070'}", &c, NULL), 0);
+    assert_string_equal(addr_text(&c.http.listen), "127.0.0.1:7070");
+}
+
+static void test_config_daemon_keys_and_ranges(void **state)
+{
+    (void)state;
+    struct dconfig c;
+    assert_int_equal(d_load("http:\n"
+                            "  allow_trigger: true\n"
+                            "  unix_socket: /tmp/fr/http.sock\n"
+                            "control_socket: /tmp/fr/control.sock\n"
+                            "recording:\n"
+                            "  window: 1h\n"
+                            "  max_bytes: 1MiB\n"
+                            "limits:\n"
+                            "  max_concurrent_snapshots: 16\n"
+                            "  max_connections: 4096\n"
+                            "  max_snapshots_per_hour: 1\n"
+                            "snapshots:\n"
+                            "  dir: /var/lib/flightrec\n"
+                            "  keep: 100\n"
+                            "rules:\n"
+                            "  - name: slow-orders\n"
+                            "    task: GET /orders\n"
+                            "    threshold: 500ms\n"
+                            "  - {name: death, on: exit}\n",
+                            &c, NULL),
+                     0);
+    assert_true(c.http.allow_trigger);
+    assert_string_equal(c.http.unix_socket, "/tmp/fr/http.sock");
+    assert_string_equal(c.control_socket, "/tmp/fr/control.sock");
+    assert_int_equal(c.recording.window_ns, 3600000000000ull);
+    assert_int_equal(c.recording.max_bytes, 1u << 20);
+    assert_int_equal(c.limits.max_concurrent_snapshots, 16);
+    assert_int_equal(c.limits.max_connections, 4096);
+    assert_int_equal(c.limits.max_snapshots_per_hour, 1);
+    assert_int_equal(c.snapshots.n, 2);
+    assert_int_equal(c.rules.n, 2);
+
+    d_expect_fail("recording:\n  window: 50ms\n",
+                  "flightrec.yaml:2:11: recording.window: \"50ms\" is out of range 100ms..1h");
+    d_expect_fail("recording:\n  max_bytes: 32GiB\n",
+                  "flightrec.yaml:2:14: recording.max_bytes: \"32GiB\" is out of range "
+                  "1MiB..16GiB");
+    d_expect_fail("limits:\n  max_connections: 0\n",
+                  "flightrec.yaml:2:20: limits.max_connections: \"0\" is out of range 1..4096");
+    d_expect_fail("limits:\n  max_concurrent_snapshots: 17\n",
+                  "flightrec.yaml:2:29: limits.max_concurrent_snapshots: \"17\" is out of range "
+                  "1..16");
+    d_expect_fail("limits:\n  max_snapshots_per_hour: 3601\n",
+                  "flightrec.yaml:2:27: limits.max_snapshots_per_hour: \"3601\" is out of range "
+                  "1..3600");
+    d_expect_fail("http:\n  lisen: 0.0.0.0:80\n",
+                  "flightrec.yaml:2:3: http: unknown key \"lisen\" (did you mean \"listen\"?)");
+    assert_int_equal(d_load("http: {unix_socket: ''}", &c, NULL), 0);
+    assert_string_equal(c.http.unix_socket, "");
+    d_expect_fail("control_socket: ''\n", "flightrec.yaml:1:17: control_socket: must not be empty");
+    d_expect_fail("control_socket: control.sock\n",
+                  "flightrec.yaml:1:17: control_socket: \"control.sock\" is not an absolute path");
+    d_expect_fail(
+        "http: {unix_socket: "
+        "/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaa.sock}\n",
+        "flightrec.yaml:1:21: http.unix_socket: \"/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "...\" is longer than 107 bytes");
+    d_expect_fail("rules:\n  name: slow\n",
+                  "flightrec.yaml:2:3: rules: expected a list, found a map");
+    d_expect_fail("snapshots:\n  - a\n",
+                  "flightrec.yaml:2:3: snapshots: expected a map, found a list");
+    d_expect_fail("rule:\n  - a\n",
+                  "flightrec.yaml:1:1: unknown key \"rule\" (did you mean \"rules\"?)");
+}
+
+static void test_config_daemon_failed_reload_keeps_old(void **state)
+{
+    (void)state;
+    struct dconfig cur, before;
+    assert_int_equal(d_load("limits: {max_connections: 5}", &cur, NULL), 0);
+    before = cur;
+    struct diag d;
+    assert_int_equal(dconfig_load("/nonexistent/flightrec.yaml", &cur, &d), -ENOENT);
+    assert_int_equal(d_load("limits: {max_connections: 6}\nbogus: 1\n", &cur, &d), -EINVAL);
+    assert_memory_equal(&cur, &before, sizeof cur);
+    assert_int_equal(cur.limits.max_connections, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +884,12 @@ int main(void)
         cmocka_unit_test(test_config_file_errors),
         cmocka_unit_test(test_config_bad_default_is_caught),
         cmocka_unit_test(test_config_diag_format_leaves_out_what_is_unknown),
+        cmocka_unit_test(test_config_daemon_defaults),
+        cmocka_unit_test(test_config_shipped_file_is_the_defaults),
+        cmocka_unit_test(test_config_shipped_file_shows_every_key),
+        cmocka_unit_test(test_config_daemon_listen_must_be_loopback),
+        cmocka_unit_test(test_config_daemon_keys_and_ranges),
+        cmocka_unit_test(test_config_daemon_failed_reload_keeps_old),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
