@@ -612,7 +612,7 @@ static void conn_pump(struct http_conn *c)
             break; /* cannot happen; never spin if it does */
     }
     c->in_pump = false;
-    if (!c->closing && !c->reading && c->stash_len < HTTP_STASH_SOFT) {
+    if (!c->closing && !c->reading && c->stash_len < c->env->cfg->max_header_bytes) {
         c->reading = true;
         c->io->read(c, true);
     }
@@ -631,8 +631,9 @@ static int stash_add(struct http_conn *c, const char *data, size_t len)
     }
     memcpy(c->stash + c->stash_len, data, len);
     c->stash_len += len;
-    /* At most HTTP_STASH_SOFT plus one read of the transport. */
-    if (c->stash_len >= HTTP_STASH_SOFT && c->reading) {
+    /* Enough read ahead for the next request's head: the stash holds at
+     * most that plus one read of the transport. */
+    if (c->stash_len >= c->env->cfg->max_header_bytes && c->reading) {
         c->reading = false;
         c->io->read(c, false);
     }

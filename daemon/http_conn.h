@@ -30,8 +30,7 @@
 #include "daemon/http_query.h"
 #include "daemon/http_route.h"
 
-#define HTTP_HEADERS_MAX 64   /* header fields of one request; beyond: 431 */
-#define HTTP_STASH_SOFT  8192 /* bytes read ahead of the request in flight; beyond: stop reading */
+#define HTTP_HEADERS_MAX 64 /* header fields of one request; beyond: 431 */
 
 struct http_conn;
 
@@ -140,7 +139,7 @@ struct http_conn {
     struct http_req req;
     char *arena; /* owns: request target and headers, max_header_bytes */
     size_t arena_len, url_len, head_bytes;
-    char *stash; /* owns: bytes read but not parsed yet */
+    char *stash; /* owns: read, not parsed yet; reading pauses at max_header_bytes */
     size_t stash_len, stash_cap;
     enum http_conn_state state;
     enum http_timer timer;
