@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "daemon/http.h"
+#include "daemon/http_listen.h"
 #include "daemon/http_query.h"
 #include "daemon/http_resp.h"
 #include "daemon/http_route.h"
@@ -697,6 +698,32 @@ static void test_resp_head_refuses_injection_and_framing_headers(void **state)
     assert_string_equal(line, "two  lines\n");
 }
 
+static void test_listen_parse_addresses(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    assert_int_equal(http_listen_parse("127.0.0.1:6060", &ss), 0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 6060);
+    assert_int_equal(http_listen_parse("[::1]:0", &ss), 0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(http_listen_parse("localhost:80", &ss), 0);
+    assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr), INADDR_LOOPBACK);
+    static const char *const bad[] = {"",
+                                      ":80",
+                                      "127.0.0.1",
+                                      "127.0.0.1:",
+                                      "127.0.0.1:65536",
+                                      "127.0.0.1:-1",
+                                      "127.0.0.1:8x",
+                                      "::1:80",
+                                      "[::1]",
+                                      "example.com:80",
+                                      "[127.0.0.1]:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(http_listen_parse(bad[i], &ss), -EINVAL);
+}
+
 /* ---- the server ---- */
 
 static void test_http_get_is_routed_to_its_handler(void **state)
@@ -1341,6 +1368,7 @@ int main(void)
         cmocka_unit_test(test_query_too_many_params_is_e2big),
         cmocka_unit_test(test_route_exact_prefix_and_405_allow),
         cmocka_unit_test(test_resp_head_refuses_injection_and_framing_headers),
+        cmocka_unit_test(test_listen_parse_addresses),
         cmocka_unit_test(test_http_new_refuses_bad_limits),
         cmocka_unit_test(test_http_get_is_routed_to_its_handler),
         cmocka_unit_test(test_http_query_reaches_handler_decoded),
