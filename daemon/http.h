@@ -101,8 +101,9 @@ int http_new(uv_loop_t *loop, const struct http_cfg *cfg, struct http_server **o
  * segment is a lone '*': "/a/snapshots/" followed by '*' serves
  * "/a/snapshots/NAME" for one non-empty segment NAME (see
  * http_req_tail()). POST routes may receive a body of up to max_body
- * bytes; other methods get 413 for one. Before http_start(). -EINVAL bad
- * method or path, -EEXIST taken, -ENOSPC. */
+ * bytes; other methods get 413 for one. HEAD cannot be routed: it gets
+ * its 404 or 405 without a body. Before http_start(). -EINVAL bad method
+ * or path, -EEXIST taken, -ENOSPC. */
 int http_route(struct http_server *srv, const char *method, const char *path, http_handler_fn fn,
                void *arg);
 

@@ -51,18 +51,19 @@ static void out_fail(struct http_out *out)
     free(out);
 }
 
-/* A whole response with a copy of body, or NULL with *err: -EINVAL (see
- * http_resp_head_size()) or -ENOMEM. */
-static struct http_out *out_reply(int status, const char *ctype, const struct http_header *hdrs,
-                                  size_t nhdrs, const void *body, size_t len, bool keep,
-                                  uint8_t minor, int *err)
+/* A whole response with a copy of body (none for a HEAD), or NULL with
+ * *err: -EINVAL (see http_resp_head_size()) or -ENOMEM. */
+static struct http_out *out_reply(const struct http_req *r, int status, const char *ctype,
+                                  const struct http_header *hdrs, size_t nhdrs, const void *body,
+                                  size_t len, bool keep, int *err)
 {
+    uint8_t minor = r->minor;
     struct http_resp_head h = {
         .status = status,
         .content_type = ctype,
         .hdrs = hdrs,
         .nhdrs = nhdrs,
-        .framing = HTTP_FRAME_LENGTH,
+        .framing = r->head_only ? HTTP_FRAME_NONE : HTTP_FRAME_LENGTH,
         .length = len,
         .connection = !keep   ? HTTP_CONN_CLOSE
                       : minor ? HTTP_CONN_DEFAULT
@@ -74,6 +75,8 @@ static struct http_out *out_reply(int status, const char *ctype, const struct ht
         *err = -EINVAL;
         return NULL;
     }
+    if (r->head_only)
+        len = 0;
     struct http_out *out = out_new((size_t)hlen + 1 + len);
     if (!out) {
         *err = -ENOMEM;
@@ -191,8 +194,8 @@ static void conn_error(struct http_conn *c, int status, const char *reason, bool
     if (!keep)
         c->no_input = true;
     int err;
-    struct http_out *out = out_reply(status, TEXT_PLAIN, &extra, extra.name ? 1 : 0, line, n, keep,
-                                     c->req.minor, &err);
+    struct http_out *out =
+        out_reply(&c->req, status, TEXT_PLAIN, &extra, extra.name ? 1 : 0, line, n, keep, &err);
     if (!out) {
         conn_abort(c);
         return;
@@ -435,6 +438,7 @@ static void conn_headers(struct http_conn *c)
     }
     r->minor = p->http_minor;
     r->method = llhttp_method_name(p->method);
+    r->head_only = p->method == HTTP_HEAD; /* never routed; its 404 or 405 has no body */
     if (r->minor == 1 && count_header(c, "Host") != 1) {
         status = 400;
         why = "missing or repeated Host header";
@@ -880,13 +884,12 @@ int http_reply_headers(struct http_req *req, int status, const char *content_typ
     int err = 0;
     struct http_out *out = NULL;
     if (!gone) {
-        out = out_reply(status, content_type, hdrs, nhdrs, body, len, req->keep_alive, req->minor,
-                        &err);
+        out = out_reply(req, status, content_type, hdrs, nhdrs, body, len, req->keep_alive, &err);
         if (err == -EINVAL) {
             char line[HTTP_LINE_MAX];
             size_t n = http_resp_line(line, "handler made a malformed response");
             int e2;
-            out = out_reply(500, TEXT_PLAIN, NULL, 0, line, n, req->keep_alive, req->minor, &e2);
+            out = out_reply(req, 500, TEXT_PLAIN, NULL, 0, line, n, req->keep_alive, &e2);
         }
     }
     req_finish(req, out);
@@ -989,7 +992,7 @@ int http_stream_end(struct http_req *req)
         char line[HTTP_LINE_MAX];
         size_t n = http_resp_line(line, "handler ended a response it never started");
         int err;
-        req_finish(req, out_reply(500, TEXT_PLAIN, NULL, 0, line, n, false, req->minor, &err));
+        req_finish(req, out_reply(req, 500, TEXT_PLAIN, NULL, 0, line, n, false, &err));
         return -EINVAL;
     }
     bool gone = req_gone(req);

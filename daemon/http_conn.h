@@ -112,6 +112,7 @@ struct http_req {
         uint32_t name, value; /* NUL-terminated, at these offsets in conn->arena */
     } hdrs[HTTP_HEADERS_MAX];
     uint8_t minor;   /* HTTP/1.minor */
+    bool head_only;  /* a HEAD: answers carry no body */
     bool keep_alive; /* the connection may serve another request after this one */
     /* The handler's side, touched only by the thread making the call. */
     enum http_req_api api;

@@ -150,7 +150,8 @@ ssize_t http_resp_head_size(const struct http_resp_head *h)
 {
     if (h->status < 200 || h->status > 599)
         return -EINVAL;
-    if (no_body_status(h->status) && (h->framing != HTTP_FRAME_LENGTH || h->length))
+    if (no_body_status(h->status) && h->framing != HTTP_FRAME_NONE &&
+        (h->framing != HTTP_FRAME_LENGTH || h->length))
         return -EINVAL;
     if (h->content_type && (!*h->content_type || !value_ok(h->content_type)))
         return -EINVAL;

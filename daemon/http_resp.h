@@ -21,6 +21,7 @@ enum http_framing {
     HTTP_FRAME_LENGTH,  /* Content-Length */
     HTTP_FRAME_CHUNKED, /* Transfer-Encoding: chunked */
     HTTP_FRAME_CLOSE,   /* the body ends when the connection does (HTTP/1.0) */
+    HTTP_FRAME_NONE,    /* no body and no length: the answer to a HEAD */
 };
 
 enum http_connection {

@@ -35,7 +35,9 @@ static bool path_ok(const char *p, size_t n)
 int http_route_add(struct http_routes *rt, const char *method, const char *path, http_handler_fn fn,
                    void *arg)
 {
-    if (!method || !path || !fn || !method_ok(method))
+    /* HEAD is not routed: handlers would have to leave their body out,
+     * streams included, and none of ours has a use for it. */
+    if (!method || !path || !fn || !method_ok(method) || !strcmp(method, "HEAD"))
         return -EINVAL;
     size_t n = strlen(path);
     bool prefix = n >= 2 && strcmp(path + n - 2, "/*") == 0;

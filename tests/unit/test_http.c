@@ -639,6 +639,7 @@ static void test_route_exact_prefix_and_405_allow(void **state)
     assert_int_equal(http_route_add(&rt, "GET", "x", dummy, NULL), -EINVAL);
     assert_int_equal(http_route_add(&rt, "GET", "/a?b", dummy, NULL), -EINVAL);
     assert_int_equal(http_route_add(&rt, "GET", "/a*", dummy, NULL), -EINVAL);
+    assert_int_equal(http_route_add(&rt, "HEAD", "/x", dummy, NULL), -EINVAL);
 
     const struct http_route_entry *e =
         http_route_find(&rt, "GET", "/debug/flightrecorder", &tail, &status, allow);
@@ -945,6 +946,39 @@ static void test_http_keep_alive_serves_requests_in_order(void **state)
         resp_free(&r);
     }
     assert_true(closed_within(c->fd, 2000));
+    close(c->fd);
+    free(c);
+    fx_end(f);
+}
+
+static void test_http_head_gets_405_without_a_body(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    assert_int_equal(fx_start(f), 0);
+    struct client *c = malloc(sizeof *c);
+    client_init(c, connect_tcp(f));
+    send_str(c->fd, "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    char head[1024];
+    size_t n = 0;
+    while (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4) != 0) {
+        ssize_t k = recv(c->fd, head + n, 1, 0);
+        assert_int_equal(k, 1);
+        n++;
+        assert_true(n < sizeof head - 1);
+    }
+    head[n] = '\0';
+    const char *want = "HTTP/1.1 405 Method Not Allowed\r\n";
+    assert_int_equal(strncmp(head, want, strlen(want)), 0);
+    assert_non_null(strstr(head, "\r\nAllow: GET\r\n"));
+    assert_null(strstr(head, "Content-Length"));
+    /* No body followed: the next answer on this connection starts clean. */
+    send_str(c->fd, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    struct resp r = {0};
+    assert_int_equal(client_read(c, &r), 0);
+    assert_string_equal(status_line(&r), "HTTP/1.1 200 OK");
+    assert_string_equal(r.body, "hello\n");
+    resp_free(&r);
     close(c->fd);
     free(c);
     fx_end(f);
@@ -1376,6 +1410,7 @@ int main(void)
         cmocka_unit_test(test_http_oversized_head_and_target),
         cmocka_unit_test(test_http_post_body_and_100_continue),
         cmocka_unit_test(test_http_keep_alive_serves_requests_in_order),
+        cmocka_unit_test(test_http_head_gets_405_without_a_body),
         cmocka_unit_test(test_http_1_0_closes_unless_keep_alive),
         cmocka_unit_test(test_http_stream_5mib_through_a_slow_reader),
         cmocka_unit_test(test_http_client_gone_mid_stream_aborts_once),
