@@ -36,6 +36,13 @@
 
 static const char loss_dropped[] = "flightrec dropped events";
 
+/* The leading digits of the last timestamp written (see put_ts()). */
+struct ts_cache {
+    uint64_t hi; /* whole seconds of the cached digits; UINT64_MAX: none */
+    unsigned char s[24];
+    size_t len;
+};
+
 struct js {
     struct sink_buf b;    /* the document */
     struct sink_buf side; /* a thread's events, until its cut BEGINs are out */
@@ -46,6 +53,8 @@ struct js {
     struct window_proc *w; /* borrows */
     uint32_t nstrs;
     uint8_t *clean; /* owns: per string id, 0 unknown, 1 copy as is, 2 escape */
+
+    struct ts_cache ts; /* leading digits of the last timestamp */
 
     /* the thread being written: `"pid":P,"tid":T,"ts":` */
     unsigned char pre[64];
@@ -132,11 +141,27 @@ static unsigned char *put_i64(unsigned char *p, uint64_t bits)
     return put_u64(p, bits);
 }
 
-/* ns as µs with three decimals: 1234567 -> 1234.567 */
-static inline unsigned char *put_ts(unsigned char *p, uint64_t ns)
+/* ns as µs with three decimals: 1234567 -> 1234.567. Timestamps of one
+ * thread share their leading digits (whole seconds), so those are
+ * formatted once per second and copied; only the last 6 digits and the
+ * decimals are made per event. The output does not depend on the cache. */
+
+static inline unsigned char *put_ts(struct ts_cache *c, unsigned char *p, uint64_t ns)
 {
-    p = put_u64(p, ns / 1000);
+    uint64_t us = ns / 1000, hi = us / 1000000;
     unsigned r = (unsigned)(ns % 1000);
+    if (hi == 0) {
+        p = put_u64(p, us);
+    } else {
+        if (__builtin_expect(hi != c->hi, 0)) {
+            c->hi = hi;
+            c->len = (size_t)(put_u64(c->s, hi) - c->s);
+        }
+        memcpy(p, c->s, sizeof c->s); /* constant size: inside the slack */
+        p += c->len;
+        put_digits32(p, (uint32_t)(us % 1000000), 6);
+        p += 6;
+    }
     p[0] = '.';
     p[1] = (unsigned char)('0' + r / 100);
     p[2] = (unsigned char)digits2[(r % 100) * 2];
@@ -281,7 +306,7 @@ static inline unsigned char *ev_start(struct js *j, char ph, uint64_t ts)
     *p++ = '"';
     *p++ = ',';
     memcpy(p, j->pre, j->pre_len);
-    return put_ts(p + j->pre_len, ts);
+    return put_ts(&j->ts, p + j->pre_len, ts);
 }
 
 static void set_thread(struct js *j, uint32_t pid, uint32_t tid)
@@ -532,6 +557,7 @@ int json_encode(const struct window_input *in, size_t n, const struct enc_sink *
         goto fini_b;
     j.out = &j.b;
     j.first = true;
+    j.ts.hi = UINT64_MAX;
     j.b.p = LIT(j.b.p, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
     for (size_t i = 0; err == 0 && i < n; i++)
         err = proc_events(&j, &in[i]);
@@ -543,4 +569,9 @@ int json_encode(const struct window_input *in, size_t n, const struct enc_sink *
 fini_b:
     sink_buf_fini(&j.b);
     return err;
+}
+
+size_t json_escape(char *dst, const char *s, size_t len)
+{
+    return (size_t)(put_jstr((unsigned char *)dst, s, len) - (unsigned char *)dst);
 }
