@@ -20,7 +20,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(NPROC)
 
 run: build
-	$(BUILD)/bin/flightrec-demo
+	scripts/run.sh $(BUILD)
 
 bench:
 	@scripts/deps.sh build bench

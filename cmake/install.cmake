@@ -22,3 +22,24 @@ install(FILES ${CMAKE_BINARY_DIR}/flightrecConfig.cmake
 
 configure_file(cmake/flightrec.pc.in ${CMAKE_BINARY_DIR}/flightrec.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/flightrec.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The daemon's service: the unit (paths filled in for this prefix), its
+# user, and the default config. `make install` as root on a systemd
+# machine then needs: systemd-sysusers; systemctl daemon-reload;
+# systemctl enable --now flightrecd (docs/daemon.md).
+set(FR_BINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
+set(FR_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
+set(FR_DOCDIR ${CMAKE_INSTALL_FULL_DOCDIR})
+configure_file(systemd/flightrecd.service.in ${CMAKE_BINARY_DIR}/flightrecd.service @ONLY)
+set(FR_SYSTEMD_UNITDIR lib/systemd/system CACHE STRING "where the unit goes, under the prefix")
+install(FILES ${CMAKE_BINARY_DIR}/flightrecd.service DESTINATION ${FR_SYSTEMD_UNITDIR})
+install(FILES systemd/flightrec.sysusers.conf DESTINATION lib/sysusers.d RENAME flightrec.conf)
+install(FILES config/flightrec.yaml DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/flightrec)
+install(FILES docs/daemon.md docs/library.md docs/config.md docs/abi.md
+  DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
+
+# For tests: the same unit pointing at this build, so systemd-analyze
+# verify checks a binary that exists.
+set(FR_BINDIR ${CMAKE_BINARY_DIR}/bin)
+set(FR_SYSCONFDIR ${CMAKE_SOURCE_DIR})
+configure_file(systemd/flightrecd.service.in ${CMAKE_BINARY_DIR}/test/flightrecd.service @ONLY)

@@ -18,4 +18,10 @@
  * -ENOMEM; or the sink's -errno (the document is then cut short). */
 int json_encode(const struct window_input *in, size_t n, const struct enc_sink *sink, size_t chunk);
 
+/* Writes s[0..len) as a quoted JSON string into dst, which has room for
+ * 6 × len + 2 bytes; any bytes give valid JSON (the encoder's escaping:
+ * control bytes and invalid UTF-8 escaped). Returns the bytes written.
+ * For other JSON the daemon writes (the process list). */
+size_t json_escape(char *dst, const char *s, size_t len);
+
 #endif

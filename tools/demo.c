@@ -7,7 +7,8 @@
  * reads its own region back, as any reader process would (the memfd
  * through /proc/self/fd, mapped read-only), and prints what is recorded.
  *
- * Usage: flightrec-demo [--seconds N] [--workers N] [--rate N]
+ * Usage: flightrec-demo [--seconds N] [--workers N] [--rate N] [--quiet]
+ * (--quiet: no report each second; make run uses it beside the daemon).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <stdbool.h>
 
 #include <flightrec.h>
 
@@ -156,6 +158,7 @@ static void report(void *base, size_t size)
 int main(int argc, char **argv)
 {
     int seconds = 0, workers = 4, rate = 200;
+    bool quiet = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atoi(argv[++i]);
@@ -163,8 +166,11 @@ int main(int argc, char **argv)
             workers = atoi(argv[++i]);
         else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
             rate = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--quiet") == 0)
+            quiet = true;
         else {
-            fprintf(stderr, "usage: flightrec-demo [--seconds N] [--workers N] [--rate N]\n");
+            fprintf(stderr,
+                    "usage: flightrec-demo [--seconds N] [--workers N] [--rate N] [--quiet]\n");
             return 2;
         }
     }
@@ -204,7 +210,7 @@ int main(int argc, char **argv)
         long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
         if (seconds && ms >= seconds * 1000L)
             break;
-        if (ms - last_report >= 1000 && base) {
+        if (ms - last_report >= 1000 && base && !quiet) {
             last_report = ms;
             printf("after %lds:\n", ms / 1000);
             report(base, size);

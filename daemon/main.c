@@ -1,0 +1,294 @@
+/* main.c - flightrecd: keeps the last seconds of every instrumented
+ * process and serves them over HTTP.
+ *
+ *   flightrecd [--config PATH]        run in the foreground (systemd style)
+ *   flightrecd --check-config PATH    validate a config and exit
+ *
+ * Owns the loop and wires the modules: the control socket (registration),
+ * the registry, the HTTP server and its routes. Logs go to stderr, one
+ * line each. SIGHUP reloads the config (a bad one is refused and the old
+ * one kept), SIGTERM and SIGINT stop cleanly; systemd hears READY,
+ * RELOADING and STOPPING through sd_notify. Idle means idle: with nothing
+ * asked of it, no timer wakes the loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#include "common/config.h"
+#include "daemon/config_schema.h"
+#include "daemon/control.h"
+#include "daemon/http.h"
+#include "daemon/metrics.h"
+#include "daemon/registry.h"
+#include "daemon/snapshot.h"
+#include "daemon/status.h"
+
+#ifndef FR_VERSION
+#define FR_VERSION "0.1.0"
+#endif
+
+#define PENDING_MAX 64      /* control connections that have not said HELLO yet */
+#define PROCS_MAX 4096      /* registered processes, ended ones included */
+#define REGION_MAX (64ull << 30)
+
+struct daemon {
+    uv_loop_t *loop;
+    const char *config_path; /* borrows argv; NULL: built-in defaults */
+    struct dconfig cfg;
+    struct registry reg;
+    struct control ctl;
+    struct http_server *http;
+    struct snap_service snap;
+    struct metrics_src msrc;
+    struct status_src ssrc;
+    uv_signal_t sig_hup, sig_term, sig_int;
+    int stopping;
+};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("flightrecd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* Loads path (NULL: defaults) into *out, or prints why not. */
+static int load(const char *path, struct dconfig *out)
+{
+    struct diag d;
+    int err = path ? dconfig_load(path, out, &d) : (dconfig_defaults(out), 0);
+    if (err < 0) {
+        char line[512];
+        diag_format(&d, line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+    }
+    return err;
+}
+
+static void healthz(struct http_req *req, void *arg)
+{
+    (void)arg;
+    http_reply(req, 200, "text/plain", "ok\n", 3);
+}
+
+/* Each process gets a socket and a mapping: take all the descriptors the
+ * hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            say("cannot raise the open-file limit: %s", strerror(errno));
+    }
+}
+
+static void apply_limits(struct daemon *dm)
+{
+    dm->reg.window_ns = dm->cfg.recording.window_ns;
+    dm->snap.window_ns = dm->cfg.recording.window_ns;
+    dm->snap.max_bytes = dm->cfg.recording.max_bytes;
+    dm->snap.max_running = dm->cfg.limits.max_concurrent_snapshots;
+}
+
+static void on_reload(uv_signal_t *h, int sig)
+{
+    struct daemon *dm = h->data;
+    struct dconfig next;
+    (void)sig;
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(uv_hrtime() / 1000));
+    if (!dm->config_path || load(dm->config_path, &next) < 0) {
+        if (dm->config_path) {
+            say("reload: %s refused; the running config stays", dm->config_path);
+            dm->msrc.config_reload_failures++;
+        }
+        sd_notify(0, "READY=1");
+        return;
+    }
+    /* Sockets stay where they are until a restart: moving them under
+     * running clients would cut them off. */
+    if (strcmp(next.control_socket, dm->cfg.control_socket) != 0 ||
+        strcmp(next.http.unix_socket, dm->cfg.http.unix_socket) != 0 ||
+        memcmp(&next.http.listen, &dm->cfg.http.listen, sizeof next.http.listen) != 0)
+        say("reload: socket addresses change at the next restart");
+    struct dconfig old = dm->cfg;
+    dm->cfg = next;
+    memcpy(dm->cfg.control_socket, old.control_socket, sizeof old.control_socket);
+    memcpy(dm->cfg.http.unix_socket, old.http.unix_socket, sizeof old.http.unix_socket);
+    dm->cfg.http.listen = old.http.listen;
+    apply_limits(dm);
+    control_window_changed(&dm->ctl);
+    dm->msrc.config_reloads++;
+    say("reload: %s in force", dm->config_path);
+    sd_notify(0, "READY=1");
+}
+
+static void signals_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void control_stopped(struct control *c)
+{
+    struct daemon *dm = uv_loop_get_data(uv_default_loop());
+    (void)c;
+    uv_close((uv_handle_t *)&dm->sig_hup, signals_closed);
+    uv_close((uv_handle_t *)&dm->sig_term, signals_closed);
+    uv_close((uv_handle_t *)&dm->sig_int, signals_closed);
+}
+
+static void http_stopped(struct http_server *srv)
+{
+    struct daemon *dm = uv_loop_get_data(uv_default_loop());
+    (void)srv;
+    control_stop(&dm->ctl, control_stopped);
+}
+
+static void on_stop(uv_signal_t *h, int sig)
+{
+    struct daemon *dm = h->data;
+    if (dm->stopping++)
+        return;
+    say("stopping on signal %d", sig);
+    sd_notify(0, "STOPPING=1");
+    uv_signal_stop(&dm->sig_hup);
+    http_stop(dm->http, http_stopped);
+}
+
+static int start_http(struct daemon *dm)
+{
+    char listen[64];
+    cfg_addr_format(&dm->cfg.http.listen, listen, sizeof listen);
+    struct http_cfg hc = {
+        .listen = listen,
+        .unix_path = dm->cfg.http.unix_socket[0] ? dm->cfg.http.unix_socket : NULL,
+        .unix_mode = 0660,
+        .max_conns = dm->cfg.limits.max_connections,
+    };
+    int err = http_new(dm->loop, &hc, &dm->http);
+    if (err < 0)
+        return err;
+    if ((err = http_route(dm->http, "GET", "/healthz", healthz, NULL)) < 0 ||
+        (err = http_route(dm->http, "GET", "/metrics", metrics_handle, &dm->msrc)) < 0 ||
+        (err = http_route(dm->http, "GET", "/debug/flightrecorder", snap_handle, &dm->snap)) < 0 ||
+        (err = http_route(dm->http, "GET", "/debug/flightrecorder/processes", status_handle,
+                          &dm->ssrc)) < 0)
+        return err;
+    err = http_start(dm->http);
+    if (err < 0)
+        say("cannot listen on %s or %s: %s", listen, dm->cfg.http.unix_socket, strerror(-err));
+    return err;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: flightrecd [--config PATH]\n"
+               "       flightrecd --check-config PATH\n"
+               "       flightrecd --version\n\n"
+               "Runs in the foreground and logs to stderr. Without --config it uses\n"
+               "built-in defaults, which equal config/flightrec.yaml.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"check-config", required_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},         {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0},
+    };
+    static struct daemon dm;
+    const char *check = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            dm.config_path = optarg;
+            break;
+        case 'k':
+            check = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("flightrecd %s\n", FR_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (check) {
+        if (load(check, &dm.cfg) < 0)
+            return 1;
+        printf("%s: ok\n", check);
+        return 0;
+    }
+    if (load(dm.config_path, &dm.cfg) < 0)
+        return 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    dm.loop = uv_default_loop();
+    uv_loop_set_data(dm.loop, &dm);
+    struct registry_limits lim = {.max_procs = PROCS_MAX, .max_region = REGION_MAX};
+    registry_init(&dm.reg, dm.cfg.recording.window_ns, &lim);
+    snap_service_init(&dm.snap, dm.loop, &dm.reg, dm.cfg.recording.window_ns,
+                      dm.cfg.recording.max_bytes, dm.cfg.limits.max_concurrent_snapshots);
+    dm.msrc = (struct metrics_src){.reg = &dm.reg, .snap = &dm.snap};
+    dm.ssrc = (struct status_src){.reg = &dm.reg};
+
+    uv_signal_init(dm.loop, &dm.sig_hup);
+    uv_signal_init(dm.loop, &dm.sig_term);
+    uv_signal_init(dm.loop, &dm.sig_int);
+    dm.sig_hup.data = dm.sig_term.data = dm.sig_int.data = &dm;
+    int err = control_start(&dm.ctl, dm.loop, &dm.reg, dm.cfg.control_socket, PENDING_MAX);
+    if (err < 0) {
+        say("cannot listen on %s: %s", dm.cfg.control_socket, strerror(-err));
+        return 1;
+    }
+    if (start_http(&dm) < 0) {
+        /* the same way down as a stop: http, then control, then signals */
+        dm.stopping = 1;
+        if (dm.http)
+            http_stop(dm.http, http_stopped);
+        else
+            control_stop(&dm.ctl, control_stopped);
+        uv_run(dm.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    dm.msrc.http = dm.http;
+    uv_signal_start(&dm.sig_hup, on_reload, SIGHUP);
+    uv_signal_start(&dm.sig_term, on_stop, SIGTERM);
+    uv_signal_start(&dm.sig_int, on_stop, SIGINT);
+
+    char listen[64];
+    cfg_addr_format(&dm.cfg.http.listen, listen, sizeof listen);
+    say("ready: http://%s/debug/flightrecorder, %s; processes register at %s", listen,
+        dm.cfg.http.unix_socket, dm.cfg.control_socket);
+    sd_notifyf(0, "READY=1\nSTATUS=serving http://%s", listen);
+
+    uv_run(dm.loop, UV_RUN_DEFAULT);
+    http_free(dm.http);
+    registry_fini(&dm.reg);
+    uv_loop_close(dm.loop);
+    say("stopped");
+    return 0;
+}

@@ -1,0 +1,345 @@
+/* snapshot.c - GET /debug/flightrecorder (see snapshot.h).
+ *
+ * The handler (loop thread) checks the query, selects processes and takes
+ * a reference on each so that none is unmapped under the job. The job
+ * (thread pool) aligns the window on the newest event of the selection,
+ * which, unlike the time of the request, does not move while nothing is
+ * recorded: two snapshots with no new events in between are identical.
+ * It decodes every process, then encodes into a sink that hands chunks
+ * to the HTTP layer and waits while SNAP_INFLIGHT of them are unsent.
+ */
+#define _GNU_SOURCE
+#include "daemon/snapshot.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/perfetto.h"
+#include "common/reader.h"
+
+const double snap_bucket_le[SNAP_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                             0.05,  0.1,    0.25,  0.5,  1.0};
+
+#define PIDS_MAX 64
+#define GLOBS_MAX 16
+
+struct snap_job {
+    uv_work_t work;
+    struct snap_service *svc; /* borrows */
+    struct http_req *req;     /* borrows until finished */
+    struct proc **procs;      /* owns the array and a reference on each */
+    size_t n;
+    uint64_t seconds_ns;
+    bool json;
+    uint64_t t0;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned inflight; /* chunks handed to HTTP, not yet sent */
+    bool aborted;      /* client gone */
+    int err;           /* how the job ended */
+    bool streamed;     /* a response was started */
+};
+
+struct chunk {
+    struct snap_job *job;
+    unsigned char data[];
+};
+
+void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry *reg,
+                       uint64_t window_ns, uint64_t max_bytes, unsigned max_running)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->reg = reg;
+    s->window_ns = window_ns;
+    s->max_bytes = max_bytes;
+    s->max_running = max_running;
+}
+
+/* ---- the sink: pool thread ---- */
+
+static void chunk_done(int status, void *arg)
+{
+    struct chunk *c = arg;
+    struct snap_job *j = c->job;
+    pthread_mutex_lock(&j->mu);
+    j->inflight--;
+    if (status < 0)
+        j->aborted = true;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    free(c);
+}
+
+static int job_write(void *ctx, const void *buf, size_t len)
+{
+    struct snap_job *j = ctx;
+    pthread_mutex_lock(&j->mu);
+    while (j->inflight >= SNAP_INFLIGHT && !j->aborted)
+        pthread_cond_wait(&j->cv, &j->mu);
+    bool gone = j->aborted;
+    if (!gone)
+        j->inflight++;
+    pthread_mutex_unlock(&j->mu);
+    if (gone)
+        return -ECONNRESET;
+    struct chunk *c = malloc(sizeof *c + len);
+    int err = -ENOMEM;
+    if (c) {
+        c->job = j;
+        memcpy(c->data, buf, len);
+        err = http_stream_write(j->req, c->data, len, chunk_done, c);
+    }
+    if (err < 0) {
+        free(c);
+        pthread_mutex_lock(&j->mu);
+        j->inflight--;
+        pthread_mutex_unlock(&j->mu);
+    }
+    return err;
+}
+
+/* Waits until HTTP has sent (or dropped) every chunk: they point into
+ * memory the job frees. */
+static void drain(struct snap_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    while (j->inflight > 0)
+        pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void job_run(uv_work_t *w)
+{
+    struct snap_job *j = w->data;
+    struct snap_service *s = j->svc;
+    struct trace_proc *tp = calloc(j->n ? j->n : 1, sizeof *tp);
+    struct window_input *in = calloc(j->n ? j->n : 1, sizeof *in);
+    size_t nread = 0;
+    int err = -ENOMEM;
+    if (!tp || !in)
+        goto fail;
+
+    uint64_t newest = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        uint64_t t = reader_newest(&j->procs[i]->rd);
+        newest = t > newest ? t : newest;
+    }
+    uint64_t from = newest > j->seconds_ns ? newest - j->seconds_ns : 0;
+    uint64_t budget = s->max_bytes;
+    for (size_t i = 0; i < j->n; i++) {
+        struct reader_opts o = {.from_ns = from, .max_bytes = budget};
+        if (budget == 0)
+            break; /* the bound is reached: the rest stays out, as documented */
+        err = reader_read(&j->procs[i]->rd, &o, &tp[nread]);
+        if (err < 0)
+            goto fail;
+        budget = tp[nread].ring_bytes < budget ? budget - tp[nread].ring_bytes : 0;
+        in[nread] = (struct window_input){.proc = &tp[nread], .pid = j->procs[i]->pid,
+                                       .from_ns = from};
+        nread++;
+    }
+
+    char disp[96];
+    snprintf(disp, sizeof disp, "attachment; filename=\"flightrec-%llu.%s\"",
+             (unsigned long long)(newest / 1000000), j->json ? "json" : "pftrace");
+    struct http_header h[] = {{"Content-Disposition", disp}, {"Cache-Control", "no-store"}};
+    err = http_stream_start(j->req, 200, j->json ? "application/json" : "application/octet-stream",
+                            h, 2);
+    if (err < 0)
+        goto fail;
+    j->streamed = true;
+    struct enc_sink sink = {job_write, j};
+    err = j->json ? json_encode(in, nread, &sink, 0) : perfetto_encode(in, nread, &sink, 0);
+    drain(j);
+    /* A failed encode must not look like a whole trace: ending the chunked
+     * stream would, so only a complete one is ended properly. */
+    if (err == 0)
+        err = http_stream_end(j->req);
+    else
+        http_stream_end(j->req); /* the client already saw a broken stream */
+    goto done;
+fail:
+    if (!j->streamed)
+        http_reply_error(j->req, err == -ENOMEM ? 503 : 500,
+                         err == -ENOMEM ? "out of memory for this snapshot" : strerror(-err));
+done:
+    j->err = err;
+    for (size_t i = 0; i < nread; i++)
+        trace_proc_free(&tp[i]);
+    free(tp);
+    free(in);
+}
+
+/* ---- the loop side ---- */
+
+static void job_after(uv_work_t *w, int status)
+{
+    struct snap_job *j = w->data;
+    struct snap_service *s = j->svc;
+    (void)status;
+    for (size_t i = 0; i < j->n; i++)
+        proc_unref(s->reg, j->procs[i]);
+    s->running--;
+    if (j->err == 0) {
+        s->served_total++;
+        double secs = (double)(uv_hrtime() - j->t0) / 1e9;
+        s->seconds_sum += secs;
+        size_t b = 0;
+        while (b < SNAP_BUCKETS && secs > snap_bucket_le[b])
+            b++;
+        s->bucket[b]++;
+    } else if (j->aborted || j->err == -ECONNRESET) {
+        s->aborted_total++;
+    } else {
+        s->failed_total++;
+    }
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->procs);
+    free(j);
+}
+
+static void on_abort(struct http_req *req, void *arg)
+{
+    struct snap_job *j = arg;
+    (void)req;
+    pthread_mutex_lock(&j->mu);
+    j->aborted = true;
+    pthread_cond_signal(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+struct selection {
+    uint32_t pids[PIDS_MAX];
+    size_t npids;
+    const char *globs[GLOBS_MAX];
+    size_t nglobs;
+    uint64_t seconds_ns;
+    bool json;
+};
+
+/* Checks the query. Returns 0, or -EINVAL with a one-line reason. */
+static int parse_query(const struct http_query *q, const struct snap_service *s,
+                       struct selection *sel, char *why, size_t whylen)
+{
+    memset(sel, 0, sizeof *sel);
+    sel->seconds_ns = s->window_ns;
+    for (size_t i = 0; i < q->n; i++) {
+        const char *k = q->params[i].key, *v = q->params[i].val;
+        if (strcmp(k, "pid") == 0) {
+            char *end;
+            errno = 0;
+            unsigned long pid = strtoul(v, &end, 10);
+            if (!*v || *end || errno || pid == 0 || pid > INT32_MAX || *v < '0' || *v > '9') {
+                snprintf(why, whylen, "pid: \"%.40s\" is not a process id", v);
+                return -EINVAL;
+            }
+            if (sel->npids == PIDS_MAX) {
+                snprintf(why, whylen, "pid: at most %d of them", PIDS_MAX);
+                return -EINVAL;
+            }
+            sel->pids[sel->npids++] = (uint32_t)pid;
+        } else if (strcmp(k, "process") == 0) {
+            if (!*v || sel->nglobs == GLOBS_MAX) {
+                snprintf(why, whylen, "process: an empty name, or more than %d", GLOBS_MAX);
+                return -EINVAL;
+            }
+            sel->globs[sel->nglobs++] = v;
+        } else if (strcmp(k, "seconds") == 0) {
+            char *end;
+            double sec = strtod(v, &end);
+            double max = (double)s->window_ns / 1e9;
+            if (!*v || *end || !isfinite(sec) || sec <= 0 || sec > max) {
+                snprintf(why, whylen,
+                         "seconds: \"%.40s\" is not a number of seconds above 0 and at most %g "
+                         "(the recording window)",
+                         v, max);
+                return -EINVAL;
+            }
+            sel->seconds_ns = (uint64_t)(sec * 1e9);
+        } else if (strcmp(k, "format") == 0) {
+            if (strcmp(v, "perfetto") != 0 && strcmp(v, "json") != 0) {
+                snprintf(why, whylen, "format: \"%.40s\" is not perfetto or json", v);
+                return -EINVAL;
+            }
+            sel->json = strcmp(v, "json") == 0;
+        } else {
+            snprintf(why, whylen, "unknown parameter \"%.40s\" (pid, process, seconds, format)",
+                     k);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static bool selected(const struct selection *sel, const struct proc *p)
+{
+    if (sel->npids == 0 && sel->nglobs == 0)
+        return true;
+    for (size_t i = 0; i < sel->npids; i++)
+        if (sel->pids[i] == p->pid)
+            return true;
+    for (size_t i = 0; i < sel->nglobs; i++)
+        if (fnmatch(sel->globs[i], p->name, 0) == 0)
+            return true;
+    return false;
+}
+
+void snap_handle(struct http_req *req, void *arg)
+{
+    struct snap_service *s = arg;
+    struct selection sel;
+    char why[200];
+    if (parse_query(http_req_query(req), s, &sel, why, sizeof why) < 0) {
+        http_reply_error(req, 400, why);
+        return;
+    }
+    if (s->running >= s->max_running) {
+        s->busy_total++;
+        http_reply_busy(req, 1, "too many snapshots at once; try again");
+        return;
+    }
+    struct snap_job *j = calloc(1, sizeof *j);
+    size_t cap = s->reg->count;
+    if (!j || !(j->procs = calloc(cap ? cap : 1, sizeof *j->procs))) {
+        free(j);
+        http_reply_error(req, 503, "out of memory");
+        return;
+    }
+    /* oldest first: the registry lists newest first */
+    for (struct proc *p = s->reg->head; p; p = p->next)
+        if (selected(&sel, p) && j->n < cap)
+            j->procs[j->n++] = p;
+    for (size_t a = 0, b = j->n ? j->n - 1 : 0; a < b; a++, b--) {
+        struct proc *t = j->procs[a];
+        j->procs[a] = j->procs[b];
+        j->procs[b] = t;
+    }
+    if (j->n == 0 && (sel.npids || sel.nglobs)) {
+        free(j->procs);
+        free(j);
+        http_reply_error(req, 404, "no registered process matches pid/process");
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++)
+        proc_ref(j->procs[i]);
+    j->svc = s;
+    j->req = req;
+    j->seconds_ns = sel.seconds_ns;
+    j->json = sel.json;
+    j->t0 = uv_hrtime();
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    j->work.data = j;
+    s->running++;
+    http_on_abort(req, on_abort, j);
+    uv_queue_work(s->loop, &j->work, job_run, job_after);
+}
