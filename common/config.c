@@ -7,8 +7,9 @@
  *     runs first because libyaml 0.2.5 is quadratic in the number of
  *     anchors and of %TAG directives (each one is compared with all before
  *     it) and in the depth of flow nesting ("[[[[..."): a 1 MiB file of
- *     any of them takes a minute or more to compose. The scanner looks
- *     ahead at most one simple key (1024 characters), so it stops early.
+ *     any of them takes from tens of seconds to many minutes to compose.
+ *     The scanner looks ahead at most one simple key (1024 characters), so
+ *     it stops early.
  *  2. yaml_parser_load() composes the document (syntax errors show here);
  *     with no aliases it is a tree of depth <= CFG_DEPTH_MAX. A second
  *     load makes sure nothing but the end of the stream follows it.
@@ -236,6 +237,17 @@ static const char *what(const struct cfg_opt *o)
     return "a value";
 }
 
+/* For "<value> is not ...": what(), with a hint where the form is not
+ * obvious. */
+static const char *not_a(const struct cfg_opt *o)
+{
+    if (o->type == CFG_BOOL)
+        return "a boolean (true or false)";
+    if (o->type == CFG_ADDR)
+        return "an address (HOST:PORT, HOST an IPv4 literal, [IPv6] or localhost)";
+    return what(o);
+}
+
 /* "a list", "a map", or the scalar quoted. */
 static const char *found(const yaml_node_t *n, char *buf, size_t cap)
 {
@@ -412,7 +424,7 @@ static int parse_number(struct walk *w, const struct cfg_opt *o, void *field, co
     if (err == -ERANGE)
         return fail(w, line, col, "%s is too large", quote(q, sizeof q, s, len));
     if (err < 0)
-        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), what(o));
+        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o));
 
     uint64_t width = o->type == CFG_UINT && o->size < 8 ? (1ull << (o->size * 8)) - 1 : UINT64_MAX;
     uint64_t max = o->max && o->max < width ? o->max : width;
@@ -465,8 +477,8 @@ static int parse_scalar(struct walk *w, const struct cfg_opt *o, void *field, co
     char q[QBUF];
     if (o->type == CFG_STRING)
         return parse_string(w, o, field, s, len, line, col);
-    if (strlen(s) != len)
-        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), what(o));
+    if (strlen(s) != len) /* a NUL inside: no spelling of any type has one */
+        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o));
     switch (o->type) {
     case CFG_BOOL: {
         static const char *const t[] = {"true", "True", "TRUE"}, *const f[] = {"false", "False",
@@ -477,23 +489,20 @@ static int parse_scalar(struct walk *w, const struct cfg_opt *o, void *field, co
                 return 0;
             }
         }
-        return fail(w, line, col, "%s is not a boolean (true or false)",
-                    quote(q, sizeof q, s, len));
+        break;
     }
     case CFG_UINT:
     case CFG_SIZE:
     case CFG_DURATION:
         return parse_number(w, o, field, s, len, line, col);
     case CFG_ADDR:
-        if (parse_addr(s, len, field) < 0)
-            return fail(w, line, col,
-                        "%s is not an address (HOST:PORT, HOST an IPv4 literal, [IPv6] or "
-                        "localhost)",
-                        quote(q, sizeof q, s, len));
-        return 0;
+        if (parse_addr(s, len, field) == 0)
+            return 0;
+        break;
     default:
         return fail(w, line, col, "bad table row (type %d)", (int)o->type);
     }
+    return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o));
 }
 
 /* --- defaults --------------------------------------------------------- */

@@ -235,6 +235,8 @@ static void test_config_bool_is_true_or_false(void **state)
     expect_fail("b: yes\n", "t.yaml:1:4: b: \"yes\" is not a boolean (true or false)");
     expect_fail("b: 1\n", "t.yaml:1:4: b: \"1\" is not a boolean (true or false)");
     expect_fail("b: tRUE\n", "t.yaml:1:4: b: \"tRUE\" is not a boolean (true or false)");
+    expect_fail("b: \"true\\0\"\n",
+                "t.yaml:1:4: b: \"true\\x00\" is not a boolean (true or false)");
     expect_fail("b:\n", "t.yaml:1:3: b: expected a boolean, found nothing");
 }
 
@@ -341,6 +343,9 @@ static void test_config_addr_forms(void **state)
         "[]:80",       "[127.0.0.1]:80",  "host.example:80", "[fe80::1%eth0]:80",
         "1.2.3.4 :80", " 1.2.3.4:80",
     };
+    expect_fail("addr: \"127.0.0.1:80\\0\"\n",
+                "t.yaml:1:7: addr: \"127.0.0.1:80\\x00\" is not an address (HOST:PORT, HOST an "
+                "IPv4 literal, [IPv6] or localhost)");
     expect_fail("addr: [1]\n", "t.yaml:1:7: addr: expected an address, found a list");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char yaml[96], want[256];
@@ -511,9 +516,9 @@ static void test_config_input_size_is_bounded(void **state)
     free(big);
 }
 
-/* libyaml 0.2.5 composes these in a minute or more (quadratic in anchors,
- * %TAG directives and flow depth); the scan refuses them at once. Without
- * that, this test runs into its CTest timeout. */
+/* libyaml 0.2.5 composes these in tens of seconds or more (quadratic in
+ * anchors, %TAG directives and flow depth); the scan refuses them at once.
+ * Without that, this test runs into its CTest timeout. */
 static void test_config_pathological_inputs_stop_early(void **state)
 {
     (void)state;
