@@ -28,7 +28,7 @@ install(FILES ${CMAKE_BINARY_DIR}/flightrec.pc DESTINATION ${CMAKE_INSTALL_LIBDI
 # machine then needs: systemd-sysusers; systemctl daemon-reload;
 # systemctl enable --now flightrecd (docs/daemon.md).
 set(FR_BINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
-set(FR_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
+set(FR_CONFIG ${CMAKE_INSTALL_FULL_SYSCONFDIR}/flightrec/flightrec.yaml)
 set(FR_DOCDIR ${CMAKE_INSTALL_FULL_DOCDIR})
 configure_file(systemd/flightrecd.service.in ${CMAKE_BINARY_DIR}/flightrecd.service @ONLY)
 set(FR_SYSTEMD_UNITDIR lib/systemd/system CACHE STRING "where the unit goes, under the prefix")
@@ -41,5 +41,5 @@ install(FILES docs/daemon.md docs/library.md docs/config.md docs/abi.md
 # For tests: the same unit pointing at this build, so systemd-analyze
 # verify checks a binary that exists.
 set(FR_BINDIR ${CMAKE_BINARY_DIR}/bin)
-set(FR_SYSCONFDIR ${CMAKE_SOURCE_DIR})
+set(FR_CONFIG ${CMAKE_SOURCE_DIR}/config/flightrec.yaml)
 configure_file(systemd/flightrecd.service.in ${CMAKE_BINARY_DIR}/test/flightrecd.service @ONLY)

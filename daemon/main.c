@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #define PENDING_MAX 64      /* control connections that have not said HELLO yet */
 #define PROCS_MAX 4096      /* registered processes, ended ones included */
 #define REGION_MAX (64ull << 30)
+#define SOCKET_GROUP "flightrec"
 
 struct daemon {
     uv_loop_t *loop;
@@ -176,6 +178,10 @@ static int start_http(struct daemon *dm)
         .listen = listen,
         .unix_path = dm->cfg.http.unix_socket[0] ? dm->cfg.http.unix_socket : NULL,
         .unix_mode = 0660,
+        /* membership of group flightrec grants reading snapshots; where
+         * the group does not exist (a developer's machine) the socket
+         * keeps the daemon's group */
+        .unix_group = getgrnam(SOCKET_GROUP) ? SOCKET_GROUP : NULL,
         .max_conns = dm->cfg.limits.max_connections,
     };
     int err = http_new(dm->loop, &hc, &dm->http);
