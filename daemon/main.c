@@ -258,7 +258,7 @@ int main(int argc, char **argv)
     registry_init(&dm.reg, dm.cfg.recording.window_ns, &lim);
     snap_service_init(&dm.snap, dm.loop, &dm.reg, dm.cfg.recording.window_ns,
                       dm.cfg.recording.max_bytes, dm.cfg.limits.max_concurrent_snapshots);
-    dm.msrc = (struct metrics_src){.reg = &dm.reg, .snap = &dm.snap};
+    dm.msrc = (struct metrics_src){.reg = &dm.reg, .snap = &dm.snap, .ctl = &dm.ctl};
     dm.ssrc = (struct status_src){.reg = &dm.reg};
 
     uv_signal_init(dm.loop, &dm.sig_hup);

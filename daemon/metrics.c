@@ -141,7 +141,7 @@ int metrics_render(const struct metrics_src *src, char **out, size_t *len)
     head(&o, "flightrec_registrations_refused_total", "counter",
          "Registrations refused: bad region, limits, protocol errors, timeouts.");
     put(&o, "flightrec_registrations_refused_total %llu\n",
-        (unsigned long long)(reg->refused_total + src->refused_early));
+        (unsigned long long)(reg->refused_total + src->ctl->refused_early));
     head(&o, "flightrec_process_ends_total", "counter", "Processes that ended, by how.");
     put(&o, "flightrec_process_ends_total{how=\"exited\"} %llu\n",
         (unsigned long long)reg->exited_total);

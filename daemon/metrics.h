@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/control.h"
 #include "daemon/http.h"
 #include "daemon/registry.h"
 #include "daemon/snapshot.h"
@@ -17,7 +18,7 @@ struct metrics_src {
     const struct registry *reg;      /* borrows */
     const struct snap_service *snap; /* borrows */
     const struct http_server *http;  /* borrows; may be NULL */
-    uint64_t refused_early;          /* control connections closed before HELLO */
+    const struct control *ctl;       /* borrows: refusals before HELLO */
     uint64_t config_reloads, config_reload_failures;
 };
 

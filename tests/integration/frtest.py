@@ -132,7 +132,11 @@ class Daemon:
 
 
 class App:
-    """fr-testapp registered with a daemon; see tests/integration/testapp.c."""
+    """fr-testapp registered with a daemon; see tests/integration/testapp.c.
+    Every App still running when the test ends is killed (atexit): a
+    paused one left behind would hold CTest's pipes open."""
+
+    running = []
 
     def __init__(self, daemon, name, threads=2, regions=10, then="pause", env=None):
         e = daemon.env()
@@ -146,12 +150,24 @@ class App:
             assert line.startswith("ready "), "fr-testapp said %r" % line
         self.pid = self.proc.pid
         self.name, self.threads, self.regions = name, threads, regions
+        App.running.append(self.proc)
 
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
         return self.proc.returncode
+
+
+def _kill_leftovers():
+    for p in App.running:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+import atexit  # noqa: E402
+atexit.register(_kill_leftovers)
 
 
 def check_perfetto(data, strict=True):

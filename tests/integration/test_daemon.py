@@ -341,6 +341,107 @@ def test_cli_status_and_snapshot():
     assert r.returncode == 1 and "is flightrecd running" in r.stderr, r
 
 
+def _ctl_hello():
+    import struct
+    # struct fr_ctl_msg (common/ctl.h): magic, version, type, abi_major,
+    # status, region_size, window_ns, text[128]
+    return struct.pack("<IHHIiQQ128s", 0x4c544346, 1, 1, 1, 0, 0, 0, b"")
+
+
+def test_hostile_clients_cannot_crash_or_stall_the_daemon():
+    def run(d):
+        def memfd(size, seal, fill=None):
+            fd = os.memfd_create("hostile", os.MFD_ALLOW_SEALING)
+            os.ftruncate(fd, size)
+            if fill:
+                os.pwrite(fd, fill * (size // len(fill)), 0)
+            if seal:
+                import fcntl
+                fcntl.fcntl(fd, 1033, 0x0002 | 0x0004)  # F_ADD_SEALS: SHRINK|GROW
+            return fd
+
+        def register(fd):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(d.control)
+            socket.send_fds(s, [_ctl_hello()], [fd] if fd is not None else [])
+            s.settimeout(5)
+            try:
+                return s.recv(200)
+            finally:
+                s.close()
+
+        for fd in (memfd(1 << 20, False), memfd(64, True), memfd(1 << 20, True, b"\xde\xad"),
+                   None):
+            reply = register(fd)
+            if fd is not None:
+                os.close(fd)
+            assert len(reply) == 160 and reply[6] == 3, reply[:8]  # REFUSED
+        # a flood: many connections that say nothing, and garbage
+        flood = []
+        for i in range(300):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                s.connect(d.control)
+            except OSError:
+                s.close()
+                continue
+            try:
+                if i % 3 == 0:
+                    s.send(b"garbage")
+            except OSError:
+                pass  # beyond its pending limit the daemon hangs up at once
+            flood.append(s)
+        # the daemon still serves and still registers a real process
+        assert d.get("/healthz")[0] == 200
+        a = App(d, "honest", THREADS, REGIONS)
+        frtest.wait_for(lambda: any(p["pid"] == a.pid for p in d.processes()), 5, "registration")
+        st, _, body = d.get("/debug/flightrecorder?pid=%d" % a.pid)
+        assert st == 200
+        check_app_in_perfetto(Trace(body), a)
+        for s in flood:
+            s.close()
+        m = d.get("/metrics")[2].decode()
+        refused = [l for l in m.splitlines() if l.startswith("flightrec_registrations_refused_total ")]
+        assert refused and int(refused[0].split()[1]) >= 4, refused
+        a.stop()
+    with_daemon(run)
+
+
+def test_client_gone_mid_snapshot_costs_nothing_else():
+    def run(d):
+        a = App(d, "big", 8, 500)
+        frtest.wait_for(lambda: d.processes(), 5, "registration")
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", d.port))
+            s.sendall(b"GET /debug/flightrecorder HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(100)  # the response has started
+            s.close()
+        frtest.wait_for(lambda: 'flightrec_snapshots_running 0' in d.get("/metrics")[2].decode(),
+                        10, "aborted snapshots to finish")
+        st, _, body = d.get("/debug/flightrecorder")
+        assert st == 200
+        frtest.check_perfetto(body)
+        a.stop()
+    with_daemon(run)
+
+
+def test_process_started_before_the_daemon_is_served_with_its_past():
+    d = Daemon()
+    try:
+        a = App(d, "early-bird", THREADS, REGIONS)  # no daemon yet: records alone
+        time.sleep(0.3)
+        d.start()
+        t0 = time.monotonic()
+        frtest.wait_for(lambda: any(p["pid"] == a.pid for p in d.processes()), 5, "registration")
+        assert time.monotonic() - t0 < 2.0
+        st, _, body = d.get("/debug/flightrecorder")
+        assert st == 200
+        check_app_in_perfetto(Trace(body), a)  # what it recorded before the daemon
+        a.stop()
+    finally:
+        d.cleanup()
+
+
 TESTS = {n: f for n, f in globals().items() if n.startswith("test_")}
 
 if __name__ == "__main__":
