@@ -487,6 +487,24 @@ static int late_event(struct js *j, const struct window_late *l)
     return ev_done(j, task_fields(j, ev_start(j, 'e', l->ts), t));
 }
 
+/* How the process ended: a process-scoped instant. */
+static int end_event(struct js *j, const struct window_input *in)
+{
+    const char *name = window_end_name(in->ended), *how = window_end_how(in->ended);
+    set_thread(j, j->w->pid, j->w->pid);
+    unsigned char *p = ev_start(j, 'i', window_end_ts(in));
+    p = LIT(p, ",\"s\":\"p\",\"name\":");
+    p = put_jstr(p, name, strlen(name));
+    p = LIT(p, ",\"args\":{\"how\":");
+    p = put_jstr(p, how, strlen(how));
+    if (in->ended == WINDOW_EXITED) {
+        p = LIT(p, ",\"exit_status\":");
+        p = put_i64(p, (uint64_t)(int64_t)in->exit_status);
+    }
+    *p++ = '}';
+    return ev_done(j, p);
+}
+
 static int proc_events(struct js *j, const struct window_input *in)
 {
     struct window_proc w;
@@ -538,6 +556,8 @@ static int proc_events(struct js *j, const struct window_input *in)
     for (size_t i = 0; i < w.nlate; i++)
         if ((err = late_event(j, &w.late[i])) < 0)
             goto fini;
+    if (in->ended != WINDOW_LIVE)
+        err = end_event(j, in);
 fini:
     free(j->clean);
     j->clean = NULL;

@@ -847,6 +847,41 @@ static int emit_late(struct pf *f, const struct window_late *l)
 
 /* ---- one process, and the whole trace ---- */
 
+/* How the process ended: an instant on its track, with annotations. The
+ * process sequence has no incremental state, so names are literal. */
+static int emit_end(struct pf *f, const struct window_input *in)
+{
+    unsigned char *p = out_p(f), *pk, *te, *da;
+    const char *name = window_end_name(in->ended), *how = window_end_how(in->ended);
+    p = plain_packet(p, &pk, f->proc_seq, true, window_end_ts(in));
+    *p++ = K_TRACK_EVENT;
+    p = len_open(p, &te);
+    *p++ = K_TE_TYPE, *p++ = 3; /* TYPE_INSTANT */
+    *p++ = K_TE_TRACK;
+    p = put_varint(p, f->proc_uuid);
+    *p++ = 0xba, *p++ = 0x01; /* name */
+    p = put_str(p, name, strlen(name));
+    *p++ = 0x22; /* debug_annotations */
+    p = len_open(p, &da);
+    *p++ = 0x52; /* name */
+    p = put_str(p, "how", 3);
+    *p++ = 0x32; /* string_value */
+    p = put_str(p, how, strlen(how));
+    p = len_close(p, da);
+    if (in->ended == WINDOW_EXITED) {
+        *p++ = 0x22;
+        p = len_open(p, &da);
+        *p++ = 0x52;
+        p = put_str(p, "exit_status", 11);
+        *p++ = 0x20; /* int_value */
+        p = put_varint(p, (uint64_t)(int64_t)in->exit_status);
+        p = len_close(p, da);
+    }
+    p = len_close(p, te);
+    p = len_close(p, pk);
+    return packet_done(f, p);
+}
+
 static int emit_proc(struct pf *f, const struct window_input *in)
 {
     struct window_proc w;
@@ -876,6 +911,8 @@ static int emit_proc(struct pf *f, const struct window_input *in)
     for (size_t i = 0; i < w.nlate; i++)
         if ((err = emit_late(f, &w.late[i])) < 0)
             goto free_tables;
+    if (in->ended != WINDOW_LIVE)
+        err = emit_end(f, in);
 free_tables:
     free(f->seen);
     free(f->ctr_uuid);

@@ -438,3 +438,14 @@ int window_proc_settle(struct window_proc *w)
         qsort(w->late, w->nlate, sizeof *w->late, cmp_late);
     return 0;
 }
+
+uint64_t window_end_ts(const struct window_input *in)
+{
+    uint64_t t = in->ended_ns;
+    for (size_t i = 0; i < in->proc->nthreads; i++) {
+        const struct trace_thread *th = &in->proc->threads[i];
+        if (th->n && th->ev[th->n - 1].ts > t)
+            t = th->ev[th->n - 1].ts;
+    }
+    return t;
+}

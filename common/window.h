@@ -36,7 +36,29 @@ struct window_input {
     uint32_t pid;     /* pid to write (the daemon knows it from SO_PEERCRED); 0: proc->pid */
     uint64_t from_ns; /* window start, CLOCK_MONOTONIC ns: events before it are left
                        * out and slices cut by it begin there; 0: the first event */
+    /* How the process ended, when the caller knows (the daemon does):
+     * the encoders mark it with a process instant at ended_ns (or at its
+     * last event, if later). */
+    uint8_t ended;       /* WINDOW_LIVE, WINDOW_EXITED, WINDOW_DIED */
+    int32_t exit_status; /* WINDOW_EXITED */
+    uint64_t ended_ns;
 };
+
+enum { WINDOW_LIVE = 0, WINDOW_EXITED = 1, WINDOW_DIED = 2 };
+
+/* The marker's name and, for the annotation, how ("exited", "died"). */
+static inline const char *window_end_name(unsigned ended)
+{
+    return ended == WINDOW_EXITED ? "process exited" : "process died";
+}
+static inline const char *window_end_how(unsigned ended)
+{
+    return ended == WINDOW_EXITED ? "exited" : "died (no goodbye: killed or crashed)";
+}
+
+/* When to put the end marker: ended_ns, or the last event if later (a
+ * converted timestamp may lie a little after what the daemon saw). */
+uint64_t window_end_ts(const struct window_input *in);
 
 #define WINDOW_NONE UINT32_MAX
 

@@ -35,6 +35,7 @@ struct snap_job {
     struct snap_service *svc; /* borrows */
     struct http_req *req;     /* borrows until finished */
     struct proc **procs;      /* owns the array and a reference on each */
+    struct window_input *ends; /* owns: how each ended, read on the loop */
     size_t n;
     uint64_t seconds_ns;
     bool json;
@@ -142,8 +143,9 @@ static void job_run(uv_work_t *w)
         if (err < 0)
             goto fail;
         budget = tp[nread].ring_bytes < budget ? budget - tp[nread].ring_bytes : 0;
-        in[nread] = (struct window_input){.proc = &tp[nread], .pid = j->procs[i]->pid,
-                                       .from_ns = from};
+        in[nread] = j->ends[i];
+        in[nread].proc = &tp[nread];
+        in[nread].from_ns = from;
         nread++;
     }
 
@@ -204,6 +206,7 @@ static void job_after(uv_work_t *w, int status)
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j->procs);
+    free(j->ends);
     free(j);
 }
 
@@ -309,7 +312,10 @@ void snap_handle(struct http_req *req, void *arg)
     }
     struct snap_job *j = calloc(1, sizeof *j);
     size_t cap = s->reg->count;
-    if (!j || !(j->procs = calloc(cap ? cap : 1, sizeof *j->procs))) {
+    if (!j || !(j->procs = calloc(cap ? cap : 1, sizeof *j->procs)) ||
+        !(j->ends = calloc(cap ? cap : 1, sizeof *j->ends))) {
+        if (j)
+            free(j->procs);
         free(j);
         http_reply_error(req, 503, "out of memory");
         return;
@@ -325,12 +331,25 @@ void snap_handle(struct http_req *req, void *arg)
     }
     if (j->n == 0 && (sel.npids || sel.nglobs)) {
         free(j->procs);
+        free(j->ends);
         free(j);
         http_reply_error(req, 404, "no registered process matches pid/process");
         return;
     }
-    for (size_t i = 0; i < j->n; i++)
+    /* What the loop knows of each process, fixed now: the job must not
+     * read the registry, which the loop keeps changing. */
+    for (size_t i = 0; i < j->n; i++) {
+        const struct proc *p = j->procs[i];
         proc_ref(j->procs[i]);
+        j->ends[i] = (struct window_input){
+            .pid = p->pid,
+            .ended = p->state == PROC_EXITED ? WINDOW_EXITED
+                     : p->state == PROC_DIED ? WINDOW_DIED
+                                             : WINDOW_LIVE,
+            .exit_status = p->exit_status,
+            .ended_ns = p->ended_ns,
+        };
+    }
     j->svc = s;
     j->req = req;
     j->seconds_ns = sel.seconds_ns;

@@ -144,12 +144,27 @@ def test_sigkilled_process_stays_readable():
         st, _, body = d.get("/debug/flightrecorder?pid=%d" % a.pid)
         assert st == 200
         frtest.check_perfetto(body)
-        check_app_in_perfetto(Trace(body), a)
-        # a normal exit says goodbye with its status
+        tr = Trace(body)
+        check_app_in_perfetto(tr, a)
+        proc = {u for u, t in tr.tracks.items() if t["kind"] == "process"}
+        died = tr.on(proc, INSTANT, "process died")
+        assert len(died) == 1 and died[0]["ann"]["how"].startswith("died"), died
+        # a normal exit says goodbye with its status, and the trace says so
         b = App(d, "leaver", THREADS, REGIONS, then="exit")
         b.proc.wait()
         frtest.wait_for(lambda: any(p["pid"] == b.pid and p["state"] == "exited"
                                     for p in d.processes()), 5, "goodbye")
+        st, _, body = d.get("/debug/flightrecorder?pid=%d" % b.pid)
+        tr = Trace(body)
+        proc = {u for u, t in tr.tracks.items() if t["kind"] == "process"}
+        ex = tr.on(proc, INSTANT, "process exited")
+        assert len(ex) == 1 and ex[0]["ann"]["exit_status"] == 0, ex
+        frtest.check_perfetto(body)
+        st, _, body = d.get("/debug/flightrecorder?pid=%d&format=json" % b.pid)
+        evs = json.loads(body)
+        evs = evs["traceEvents"] if isinstance(evs, dict) else evs
+        ends = [e for e in evs if e.get("name") == "process exited" and e.get("s") == "p"]
+        assert len(ends) == 1 and ends[0]["args"]["exit_status"] == 0, ends
     with_daemon(run)
 
 
