@@ -34,6 +34,20 @@ configure_file(systemd/flightrecd.service.in ${CMAKE_BINARY_DIR}/flightrecd.serv
 set(FR_SYSTEMD_UNITDIR lib/systemd/system CACHE STRING "where the unit goes, under the prefix")
 install(FILES ${CMAKE_BINARY_DIR}/flightrecd.service DESTINATION ${FR_SYSTEMD_UNITDIR})
 install(FILES systemd/flightrec.sysusers.conf DESTINATION lib/sysusers.d RENAME flightrec.conf)
+# The service user, created at install time when installing for real: as
+# root, into the system, with systemd-sysusers at hand. A staged install
+# (DESTDIR) or one into a private prefix leaves users alone.
+install(CODE [[
+  if(NOT DEFINED ENV{DESTDIR} AND CMAKE_INSTALL_PREFIX MATCHES "^/usr(/local)?$")
+    find_program(FR_SYSUSERS systemd-sysusers)
+    execute_process(COMMAND id -u OUTPUT_VARIABLE FR_UID OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(FR_SYSUSERS AND FR_UID STREQUAL "0")
+      message(STATUS "Creating the flightrec user: systemd-sysusers")
+      execute_process(COMMAND ${FR_SYSUSERS}
+        ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d/flightrec.conf)
+    endif()
+  endif()
+]])
 install(FILES config/flightrec.yaml DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/flightrec)
 install(FILES docs/daemon.md docs/library.md docs/config.md docs/abi.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
