@@ -262,22 +262,31 @@ int control_start(struct control *c, uv_loop_t *loop, struct registry *reg, cons
         return -ENAMETOOLONG;
     strcpy(addr.sun_path, path);
     strcpy(c->path, path);
-    /* Replace a stale socket; never remove anything that is not one. */
+    /* Replace a stale socket; never remove anything that is not one, nor
+     * one another daemon still listens on. */
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
             return -EEXIST;
+        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live)
+            return -EADDRINUSE;
         unlink(path);
     }
     c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         return -errno;
-    mode_t old = umask(0);
+    /* 0666, set by bind() itself (no chmod that could follow a link put
+     * there meanwhile): registering can only ever hand over the caller's
+     * own region. */
+    mode_t old = umask(0111);
     err = bind(c->fd, (struct sockaddr *)&addr, sizeof addr) < 0 ? -errno : 0;
     umask(old);
     if (err < 0)
         goto close_fd;
-    /* 0666: registering can only ever hand over the caller's own region. */
-    if (chmod(path, 0666) < 0 || listen(c->fd, 128) < 0) {
+    if (listen(c->fd, 128) < 0) {
         err = -errno;
         goto unlink_path;
     }

@@ -17,6 +17,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,38 @@ static int load(const char *path, struct dconfig *out)
         fprintf(stderr, "%s\n", line);
     }
     return err;
+}
+
+/* A route behind the Host check. */
+struct guarded {
+    http_handler_fn fn;
+    void *arg;
+    const struct daemon *dm;
+};
+
+/* Without http.allow_remote, only requests that name the loopback in
+ * Host are served: a web page that rebinds its DNS name to 127.0.0.1
+ * sends its own name, and must not read traces. */
+static bool host_is_local(const char *host)
+{
+    if (!host)
+        return false;
+    size_t n = strcspn(host, ":");
+    if (host[0] == '[') /* [::1]:6060 */
+        return strncmp(host, "[::1]", 5) == 0 && (host[5] == 0 || host[5] == ':');
+    return (n == 9 && strncmp(host, "localhost", 9) == 0) ||
+           (n >= 7 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == n);
+}
+
+static void guard(struct http_req *req, void *arg)
+{
+    const struct guarded *g = arg;
+    if (!g->dm->cfg.http.allow_remote && !host_is_local(http_req_header(req, "Host"))) {
+        http_reply_error(req, 403, "Host must name the loopback (set http.allow_remote to "
+                                   "serve other names)");
+        return;
+    }
+    g->fn(req, g->arg);
 }
 
 static void healthz(struct http_req *req, void *arg)
@@ -187,12 +220,16 @@ static int start_http(struct daemon *dm)
     int err = http_new(dm->loop, &hc, &dm->http);
     if (err < 0)
         return err;
-    if ((err = http_route(dm->http, "GET", "/healthz", healthz, NULL)) < 0 ||
-        (err = http_route(dm->http, "GET", "/metrics", metrics_handle, &dm->msrc)) < 0 ||
-        (err = http_route(dm->http, "GET", "/debug/flightrecorder", snap_handle, &dm->snap)) < 0 ||
-        (err = http_route(dm->http, "GET", "/debug/flightrecorder/processes", status_handle,
-                          &dm->ssrc)) < 0)
-        return err;
+    static struct guarded routes[4];
+    routes[0] = (struct guarded){healthz, NULL, dm};
+    routes[1] = (struct guarded){metrics_handle, &dm->msrc, dm};
+    routes[2] = (struct guarded){snap_handle, &dm->snap, dm};
+    routes[3] = (struct guarded){status_handle, &dm->ssrc, dm};
+    static const char *const paths[4] = {"/healthz", "/metrics", "/debug/flightrecorder",
+                                         "/debug/flightrecorder/processes"};
+    for (int i = 0; i < 4; i++)
+        if ((err = http_route(dm->http, "GET", paths[i], guard, &routes[i])) < 0)
+            return err;
     err = http_start(dm->http);
     if (err < 0)
         say("cannot listen on %s or %s: %s", listen, dm->cfg.http.unix_socket, strerror(-err));

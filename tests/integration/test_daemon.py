@@ -231,6 +231,11 @@ def test_bad_requests_get_4xx_with_a_reason():
             line = body.decode()
             assert line.endswith("\n") and line.count("\n") == 1, (path, line)
             assert text.lower() in line.lower(), (path, line)
+        # DNS rebinding: a page under another name must not read traces
+        st, _, body = d.get("/debug/flightrecorder", headers={"Host": "evil.example:6060"})
+        assert st == 403 and b"loopback" in body, (st, body)
+        assert d.get("/healthz", headers={"Host": "127.0.0.1:1"})[0] == 200
+        assert d.get("/healthz", headers={"Host": "[::1]:1"})[0] == 200
         st, h, _ = d.get("/debug/flightrecorder", method="POST", body=b"")
         assert st == 405 and "GET" in h.get("allow", ""), (st, h)
         # an oversized request: 431

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -295,6 +296,18 @@ static void test_control_closes_silent_clients_and_bounds_them(void **state)
     }
 }
 
+static void test_control_refuses_a_socket_another_daemon_listens_on(void **state)
+{
+    (void)state;
+    struct control other;
+    struct stat st;
+    assert_int_equal(control_start(&other, &loop, &reg, path, 8), -EADDRINUSE);
+    assert_int_equal(stat(path, &st), 0); /* still ours, still there */
+    assert_int_equal(st.st_mode & 0777, 0666);
+    int fd = raw_connect();
+    close(fd);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -307,6 +320,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_control_closes_silent_clients_and_bounds_them, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_control_refuses_a_socket_another_daemon_listens_on,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
