@@ -28,7 +28,13 @@ install(FILES ${CMAKE_BINARY_DIR}/flightrec.pc DESTINATION ${CMAKE_INSTALL_LIBDI
 # machine then needs: systemd-sysusers; systemctl daemon-reload;
 # systemctl enable --now flightrecd (docs/daemon.md).
 set(FR_BINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
-set(FR_CONFIG ${CMAKE_INSTALL_FULL_SYSCONFDIR}/flightrec/flightrec.yaml)
+# where install(FILES config/...) below puts it: the same computation
+# (FULL_SYSCONFDIR would say /etc for prefix /usr, the file goes to /usr/etc)
+if(IS_ABSOLUTE "${CMAKE_INSTALL_SYSCONFDIR}")
+  set(FR_CONFIG ${CMAKE_INSTALL_SYSCONFDIR}/flightrec/flightrec.yaml)
+else()
+  set(FR_CONFIG ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_SYSCONFDIR}/flightrec/flightrec.yaml)
+endif()
 set(FR_DOCDIR ${CMAKE_INSTALL_FULL_DOCDIR})
 configure_file(systemd/flightrecd.service.in ${CMAKE_BINARY_DIR}/flightrecd.service @ONLY)
 set(FR_SYSTEMD_UNITDIR lib/systemd/system CACHE STRING "where the unit goes, under the prefix")
@@ -49,7 +55,7 @@ install(CODE [[
   endif()
 ]])
 install(FILES config/flightrec.yaml DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/flightrec)
-install(FILES docs/daemon.md docs/library.md docs/config.md docs/abi.md
+install(FILES docs/daemon.md docs/http.md docs/library.md docs/config.md docs/abi.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 
 # For tests: the same unit pointing at this build, so systemd-analyze

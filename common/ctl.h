@@ -3,14 +3,15 @@
  * A process registers by connecting to the daemon's control socket
  * (AF_UNIX, SOCK_SEQPACKET: message boundaries, and a close the daemon
  * sees at once) and sending HELLO with its region's memfd attached
- * (SCM_RIGHTS). The daemon answers WELCOME with the window to keep, or
- * REFUSED with a reason, and closes. A process that exits normally sends
- * GOODBYE with its exit status first; a connection that closes without
- * one means the process died.
+ * (SCM_RIGHTS). The daemon answers WELCOME with the window to keep and
+ * keeps the connection open, or REFUSED with a reason and closes it. A
+ * process that exits normally sends GOODBYE with its exit status first; a
+ * connection that closes without one means the process died.
  *
- * Every message is one struct fr_ctl_msg, little-endian, fixed size. The
- * daemon trusts nothing in it: the pid is the one SO_PEERCRED reports, and
- * the region is checked before it is used.
+ * Every message is one struct fr_ctl_msg, fixed size, in the host's byte
+ * order (both ends are on one machine). The daemon trusts nothing in it:
+ * the pid is the one SO_PEERCRED reports, and the region itself is
+ * checked (abi_major and region_size are informational).
  */
 #ifndef FR_COMMON_CTL_H
 #define FR_COMMON_CTL_H

@@ -178,6 +178,11 @@ int http_stream_write(struct http_req *req, const void *buf, size_t len, http_do
  * went out instead). */
 int http_stream_end(struct http_req *req);
 
+/* Ends a started response as broken: the connection is dropped without
+ * the last chunk, so the client sees a cut body, never one that looks
+ * whole. Finishes req. 0, or -ECONNRESET the client was gone anyway. */
+int http_stream_abort(struct http_req *req);
+
 /* Calls cb(req, arg) once, on the loop thread, if the client goes away
  * (disconnect, write error or timeout, server stop) before the handler
  * finishes req; never after the call that finishes it has begun, on

@@ -1006,6 +1006,13 @@ int http_stream_end(struct http_req *req)
     return gone ? -ECONNRESET : 0;
 }
 
+int http_stream_abort(struct http_req *req)
+{
+    bool gone = req_gone(req);
+    req_finish(req, NULL); /* no last chunk: the connection is dropped */
+    return gone ? -ECONNRESET : 0;
+}
+
 int http_on_abort(struct http_req *req, http_abort_cb cb, void *arg)
 {
     if (req_gone(req))

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
@@ -113,6 +114,15 @@ static void guard(struct http_req *req, void *arg)
     g->fn(req, g->arg);
 }
 
+/* Group flightrec for http.sock, where it exists and is not the daemon's
+ * own group already: under systemd it is (the unit runs as that group),
+ * and the unit's syscall filter forbids chown. */
+static const char *socket_group(void)
+{
+    struct group *g = getgrnam(SOCKET_GROUP);
+    return g && g->gr_gid != getegid() ? SOCKET_GROUP : NULL;
+}
+
 static void healthz(struct http_req *req, void *arg)
 {
     (void)arg;
@@ -159,6 +169,8 @@ static void on_reload(uv_signal_t *h, int sig)
         strcmp(next.http.unix_socket, dm->cfg.http.unix_socket) != 0 ||
         memcmp(&next.http.listen, &dm->cfg.http.listen, sizeof next.http.listen) != 0)
         say("reload: socket addresses change at the next restart");
+    if (next.limits.max_connections != dm->cfg.limits.max_connections)
+        say("reload: limits.max_connections changes at the next restart");
     struct dconfig old = dm->cfg;
     dm->cfg = next;
     memcpy(dm->cfg.control_socket, old.control_socket, sizeof old.control_socket);
@@ -214,7 +226,7 @@ static int start_http(struct daemon *dm)
         /* membership of group flightrec grants reading snapshots; where
          * the group does not exist (a developer's machine) the socket
          * keeps the daemon's group */
-        .unix_group = getgrnam(SOCKET_GROUP) ? SOCKET_GROUP : NULL,
+        .unix_group = socket_group(),
         .max_conns = dm->cfg.limits.max_connections,
     };
     int err = http_new(dm->loop, &hc, &dm->http);

@@ -161,12 +161,12 @@ static void job_run(uv_work_t *w)
     struct enc_sink sink = {job_write, j};
     err = j->json ? json_encode(in, nread, &sink, 0) : perfetto_encode(in, nread, &sink, 0);
     drain(j);
-    /* A failed encode must not look like a whole trace: ending the chunked
-     * stream would, so only a complete one is ended properly. */
+    /* A failed encode must not look like a whole trace: only a complete
+     * one gets the last chunk; any other is cut off. */
     if (err == 0)
         err = http_stream_end(j->req);
     else
-        http_stream_end(j->req); /* the client already saw a broken stream */
+        http_stream_abort(j->req);
     goto done;
 fail:
     if (!j->streamed)

@@ -101,8 +101,9 @@ FR_API void fr_flow_end(uint64_t flow_id);
 FR_API void fr_wait_begin(enum fr_wait kind, const char *what);
 FR_API void fr_wait_end(void);
 
-/* Asks the daemon to save a snapshot now. Returns 0 once asked, or
- * -ENOTCONN when no daemon is connected. */
+/* Asks the daemon to save a snapshot now. Not wired yet: returns
+ * -ENOTCONN until the daemon takes triggers (rules and the snapshot
+ * store come next). */
 FR_API int fr_trigger(const char *reason);
 
 /* Writes the last `seconds` of this process's recording (up to its newest

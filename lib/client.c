@@ -28,6 +28,7 @@
 #include "lib/proc.h"
 
 #define RETRY_MS 500
+#define REFUSED_MAX_MS 30000 /* a daemon that refused us: back off up to this */
 
 static struct {
     pthread_t thread;
@@ -105,6 +106,7 @@ static void *run(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "flightrec");
+    int delay = RETRY_MS;
     for (;;) {
         int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd >= 0 && connect(fd, (struct sockaddr *)&cl.addr, cl.addr_len) == 0 &&
@@ -114,7 +116,13 @@ static void *run(void *arg)
                 close(fd);
                 return NULL;
             }
-            if (w > 0 && read_reply(fd) == 0) {
+            int r = w > 0 ? read_reply(fd) : -ETIMEDOUT;
+            /* A refusal will not change by itself soon: back off, so a
+             * daemon that cannot read us is not asked twice a second. */
+            delay = r == 0 ? RETRY_MS : r == -ETIMEDOUT || r == -ECONNRESET ? RETRY_MS
+                    : delay * 2 > REFUSED_MAX_MS ? REFUSED_MAX_MS
+                                                 : delay * 2;
+            if (r == 0) {
                 atomic_store_explicit(&cl.sock, fd, memory_order_release);
                 /* Connected: nothing to do until the daemon goes away. */
                 for (;;) {
@@ -131,7 +139,7 @@ static void *run(void *arg)
         }
         if (fd >= 0)
             close(fd);
-        if (wait_for(-1, RETRY_MS) < 0)
+        if (wait_for(-1, delay) < 0)
             return NULL;
     }
 }

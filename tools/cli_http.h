@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-/* Where the daemon is: "unix:/path" or "http://host:port". */
+/* Where the daemon is: a socket path ("/run/...") or "http://host:port". */
 struct cli_target {
     char unix_path[108]; /* "" when TCP */
     char host[64];
