@@ -265,6 +265,8 @@ static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uin
         uint64_t reach = (s2 >> 1) + ((s2 & 1) ? FR_REC_MAX_UNITS : 0);
         uint64_t safe = reach > cap ? reach - cap : 0;
         uint64_t skip = safe > lo ? safe - lo : 0;
+        if (skip >= h1 - lo && h1 > lo)
+            continue; /* lapped while we copied (we were preempted): again */
         if (skip >= h1 - lo)
             return 0;
         out->u = buf + skip;
