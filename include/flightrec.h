@@ -129,8 +129,12 @@ FR_API void fr__log(uint32_t category, const char *message);
 FR_API void fr__counter(uint32_t name, int64_t value);
 FR_API void fr__wait_begin(enum fr_wait kind, uint32_t what);
 
-#define FR__LIKELY(x) __builtin_expect(!!(x), 1)
-#define FR__ON() FR__LIKELY(__atomic_load_n(&fr__on, __ATOMIC_RELAXED))
+/* The check lays out the disabled case as the fall-through and the call
+ * as the jump. Measured in one bench-hotpath run (docs/performance.md):
+ * the enabled cost does not move (the call is ~15 ns behind a TSC read
+ * either way), while a disabled call drops from 0.055x to 0.020x rdtsc,
+ * because the other layout costs a taken branch over every call site. */
+#define FR__ON() __builtin_expect(!!__atomic_load_n(&fr__on, __ATOMIC_RELAXED), 0)
 
 /* The id of a name: cached per call site when the name is a compile-time
  * constant, looked up each time otherwise (a buffer reused with another
