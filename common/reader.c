@@ -159,9 +159,21 @@ static int read_clock(struct reader *r)
             continue;
         if (c->n == 0 || (!c->identity && c->n < 2))
             return -EINVAL;
+        reader_clock_slopes(c);
         return 0;
     }
     return -EAGAIN;
+}
+
+void reader_clock_slopes(struct reader_clock *c)
+{
+    /* Slopes once, so converting an event inside a segment is a multiply,
+     * not a 128-bit division (per event, in every snapshot). read_clock()'s
+     * rate checks keep them below 2^42. */
+    for (uint32_t i = 0; i + 1 < c->n; i++)
+        c->mult[i] = (uint64_t)(((unsigned __int128)(c->pts[i + 1].mono_ns - c->pts[i].mono_ns)
+                                 << 32) /
+                                (c->pts[i + 1].tsc - c->pts[i].tsc));
 }
 
 uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
@@ -178,6 +190,9 @@ uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
             hi = mid;
     }
     const struct fr_abi_clock_point *a = &c->pts[lo], *b = &c->pts[hi];
+    if (t >= a->tsc && t <= b->tsc) /* inside the segment: rounded fixed point */
+        return a->mono_ns +
+               (uint64_t)(((unsigned __int128)(t - a->tsc) * c->mult[lo] + (1ull << 31)) >> 32);
     if (t > CLOCK_VALUE_MAX)
         t = CLOCK_VALUE_MAX; /* points and t below 2^62: no overflow below */
     __int128 dt = (__int128)t - (__int128)a->tsc;
@@ -603,16 +618,12 @@ int reader_read(const struct reader *r, const struct reader_opts *o, struct trac
         from = newest - o->last_ns;
 
     out->threads = calloc(nlive ? nlive : 1, sizeof *out->threads);
-    size_t text_max = 0, nrec_max = 0;
-    for (size_t k = 0; k < nlive; k++) {
-        uint64_t errs = 0;
-        nrec_max += walk(&rc[k], &errs, NULL, NULL);
+    size_t text_max = 0;
+    for (size_t k = 0; k < nlive; k++)
         text_max += rc[k].n * FR_REC_LOG_PER_UNIT;
-    }
     out->text = malloc(text_max ? text_max : 1);
     if (!out->threads || !out->text)
         goto free_copies;
-    (void)nrec_max;
     for (size_t k = 0; k < nlive; k++) {
         struct trace_thread *th = &out->threads[out->nthreads];
         uint64_t errs = 0;

@@ -23,6 +23,7 @@ struct reader_clock {
     uint32_t n;        /* valid points, ascending */
     uint32_t identity; /* record clock is CLOCK_MONOTONIC already */
     struct fr_abi_clock_point pts[FR_ABI_CLOCK_CAP];
+    uint64_t mult[FR_ABI_CLOCK_CAP]; /* ns per tick of segment i, 32.32 fixed point */
 };
 
 struct reader {
@@ -69,7 +70,11 @@ struct reader_stats {
 };
 void reader_stats(const struct reader *r, struct reader_stats *out);
 
-/* CLOCK_MONOTONIC ns of a record timestamp. */
+/* Fills c->mult from c->pts (reader_open() does; for clocks built by hand). */
+void reader_clock_slopes(struct reader_clock *c);
+
+/* CLOCK_MONOTONIC ns of a record timestamp: linear between calibration
+ * points (rounded to the ns), extrapolated beyond them. */
 uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t);
 
 #endif

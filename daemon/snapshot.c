@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -208,6 +209,12 @@ static void job_after(uv_work_t *w, int status)
     free(j->procs);
     free(j->ends);
     free(j);
+    /* A snapshot decodes the whole window (tens of MB) in a pool thread's
+     * malloc arena, which glibc keeps: after a few snapshots the daemon
+     * sat at ~125 MB with 0.2 MB in use (bench/daemon_bench.py). Give it
+     * back; the next snapshot pays the page faults (~10 ms for 8 MiB). */
+    if (s->running == 0)
+        malloc_trim(0);
 }
 
 static void on_abort(struct http_req *req, void *arg)
