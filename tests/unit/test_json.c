@@ -29,19 +29,6 @@ static void read_all(void)
     assert_int_equal(tu_read_self(&P), 0);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void pause_ms(unsigned ms)
-{
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* One line per event: ph|tid|name|ts-as-written-by-python|args|id, then a
  * summary line "phases: B=4 E=4 ...". Only double quotes: it goes inside
  * single quotes on the shell's command line. */
@@ -180,9 +167,9 @@ static void cut_begin(void *arg)
     fr_region_begin("cut-outer");
     fr_region_begin("cut-inner");
     fr_wait_begin(FR_WAIT_IO, "read");
-    pause_ms(3);
-    c->from = now_ns();
-    pause_ms(3);
+    tu_pause_ms(3);
+    c->from = tu_now_ns();
+    tu_pause_ms(3);
     fr_wait_end();
     fr_region_end();
     fr_region_end();

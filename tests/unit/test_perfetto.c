@@ -31,19 +31,6 @@ static void read_all(void)
     assert_int_equal(tu_read_self(&P), 0);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void pause_ms(unsigned ms)
-{
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Encodes, decodes with pftrace.h (must be clean), and runs protoc and
  * check-perfetto on the file. strict: check-perfetto --strict must pass;
  * else it must pass without --strict. *bytes keeps the output. */
@@ -230,9 +217,9 @@ static void cut_begin(void *arg)
     fr_region_begin("cut-outer");
     fr_region_begin("cut-inner");
     fr_wait_begin(FR_WAIT_IO, "read");
-    pause_ms(3);
-    c->from = now_ns();
-    pause_ms(3);
+    tu_pause_ms(3);
+    c->from = tu_now_ns();
+    tu_pause_ms(3);
     fr_wait_end();
     fr_region_end();
     fr_region_end();
@@ -385,7 +372,7 @@ static void test_perfetto_open_slices_stay_open(void **state)
 
     /* nothing depends on when it is encoded */
     struct sink_mem m2;
-    pause_ms(2);
+    tu_pause_ms(2);
     assert_int_equal(et_encode(perfetto_encode, &in, 1, 0, &m2), 0);
     assert_int_equal(m2.len, m.len);
     assert_memory_equal(m2.data, m.data, m.len);

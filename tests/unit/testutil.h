@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/reader.h"
@@ -43,6 +44,19 @@ static inline size_t tu_count(const struct trace_thread *t, unsigned type)
     for (size_t i = 0; t && i < t->n; i++)
         n += t->ev[i].type == type;
     return n;
+}
+
+static inline uint64_t tu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void tu_pause_ms(unsigned ms)
+{
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 static inline uint32_t tu_gettid(void)
