@@ -39,6 +39,7 @@
 #include <flightrec.h>
 
 #include "common/reader.h"
+#include "lib/proc.h"
 
 #define FLOW_BASE 0xf10f0000u
 #define WORKERS   3
@@ -156,35 +157,19 @@ static void record(void)
 
 /* ---- reading it back ---- */
 
-/* The region's memfd, found as a reader in another process would. */
+/* A copy of the process's region, from the library's own state (the
+ * generator links the static library); how another process finds the
+ * memfd is what tools/demo.c shows. */
 static int copy_region(uint8_t **out, size_t *size)
 {
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int err = -ENOENT;
-    while (d && (e = readdir(d))) {
-        char link[PATH_MAX], target[PATH_MAX];
-        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-        ssize_t n = readlink(link, target, sizeof target - 1);
-        if (n < 0)
-            continue;
-        target[n] = 0;
-        if (strncmp(target, "/memfd:flightrec", 16) != 0)
-            continue;
-        int fd = atoi(e->d_name);
-        struct stat st;
-        if (fstat(fd, &st) < 0) {
-            err = -errno;
-            break;
-        }
-        *size = (size_t)st.st_size;
-        *out = malloc(*size);
-        err = !*out ? -ENOMEM : pread(fd, *out, *size, 0) == (ssize_t)*size ? 0 : -EIO;
-        break;
-    }
-    if (d)
-        closedir(d);
-    return err;
+    if (!fr__proc.base)
+        return -ENOENT;
+    *size = fr__proc.size;
+    *out = malloc(*size);
+    if (!*out)
+        return -ENOMEM;
+    memcpy(*out, fr__proc.base, *size);
+    return 0;
 }
 
 /* Decodes a region as the daemon would and fails unless it holds what

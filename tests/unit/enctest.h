@@ -16,6 +16,7 @@
 #include "common/sink.h"
 #include "common/trace.h"
 #include "common/window.h"
+#include "testutil.h"
 
 #ifndef FR_CHECK_PERFETTO
 #define FR_CHECK_PERFETTO ""
@@ -146,5 +147,43 @@ static inline int et_python(const char *script, const char *path, char **out)
     free(cmd);
     return st;
 }
+
+/* ---- a recording the window start cuts (both encoders' tests) ----
+ * Thread cut-a begins a task, two regions and a wait; c->from (the window
+ * start the tests use) falls inside them; it then records "after" and
+ * begins the task "late". Thread cut-b ends both tasks. */
+
+struct cut {
+    uint64_t from;
+    fr_task_id early, late;
+};
+
+static inline void cut_begin(void *arg)
+{
+    struct cut *c = arg;
+    fr_thread_name("cut-a");
+    c->early = fr_task_begin("request");
+    fr_region_begin("cut-outer");
+    fr_region_begin("cut-inner");
+    fr_wait_begin(FR_WAIT_IO, "read");
+    tu_pause_ms(3);
+    c->from = tu_now_ns();
+    tu_pause_ms(3);
+    fr_wait_end();
+    fr_region_end();
+    fr_region_end();
+    fr_region_begin("after");
+    fr_region_end();
+    c->late = fr_task_begin("late");
+}
+
+static inline void cut_end(void *arg)
+{
+    struct cut *c = arg;
+    fr_thread_name("cut-b");
+    fr_task_end(c->early);
+    fr_task_end(c->late);
+}
+
 
 #endif

@@ -154,38 +154,6 @@ static void test_json_content_is_exact(void **state)
 
 /* ---- the window start cuts slices ---- */
 
-struct cut {
-    uint64_t from;
-    fr_task_id early, late;
-};
-
-static void cut_begin(void *arg)
-{
-    struct cut *c = arg;
-    fr_thread_name("cut-a");
-    c->early = fr_task_begin("request");
-    fr_region_begin("cut-outer");
-    fr_region_begin("cut-inner");
-    fr_wait_begin(FR_WAIT_IO, "read");
-    tu_pause_ms(3);
-    c->from = tu_now_ns();
-    tu_pause_ms(3);
-    fr_wait_end();
-    fr_region_end();
-    fr_region_end();
-    fr_region_begin("after");
-    fr_region_end();
-    c->late = fr_task_begin("late");
-}
-
-static void cut_end(void *arg)
-{
-    struct cut *c = arg;
-    fr_thread_name("cut-b");
-    fr_task_end(c->early);
-    fr_task_end(c->late);
-}
-
 static void test_json_window_start_cuts_slices_into_begins_at_from(void **state)
 {
     (void)state;

@@ -204,38 +204,6 @@ static void test_perfetto_content_is_exact(void **state)
 
 /* ---- the window start cuts regions, waits and tasks ---- */
 
-struct cut {
-    uint64_t from;
-    fr_task_id early, late;
-};
-
-static void cut_begin(void *arg)
-{
-    struct cut *c = arg;
-    fr_thread_name("cut-a");
-    c->early = fr_task_begin("request");
-    fr_region_begin("cut-outer");
-    fr_region_begin("cut-inner");
-    fr_wait_begin(FR_WAIT_IO, "read");
-    tu_pause_ms(3);
-    c->from = tu_now_ns();
-    tu_pause_ms(3);
-    fr_wait_end();
-    fr_region_end();
-    fr_region_end();
-    fr_region_begin("after");
-    fr_region_end();
-    c->late = fr_task_begin("late");
-}
-
-static void cut_end(void *arg)
-{
-    struct cut *c = arg;
-    fr_thread_name("cut-b");
-    fr_task_end(c->early);
-    fr_task_end(c->late);
-}
-
 static void check_cut(const struct pt_trace *t, const struct cut *c, uint32_t ta, uint64_t late_ts)
 {
     const struct pt_track *a = pt_thread(t, ta);
