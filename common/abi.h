@@ -23,7 +23,7 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flightrec's ABI is lit
 
 #define FR_ABI_MAGIC 0x43455246u /* "FREC" in memory; a wrong-endian reader sees garbage */
 #define FR_ABI_MAJOR 1
-#define FR_ABI_MINOR 0
+#define FR_ABI_MINOR 1 /* 1: the rule table */
 
 #define FR_ABI_HEADER_PAGE 4096u /* the header owns the first page */
 #define FR_ABI_UNIT 16u          /* every record is a whole number of 16-byte units */
@@ -104,7 +104,11 @@ struct fr_abi_header {
     _Atomic uint32_t state;           /* enum fr_abi_proc_state; EXITED by fr_shutdown() */
     _Atomic int32_t exit_status;
     _Atomic uint64_t dropped_nested; /* events lost to a signal handler nesting */
-    uint64_t reserved[18];
+    uint64_t rules_off;  /* struct fr_abi_rules, page-aligned; 0: none (abi_minor 0) */
+    uint32_t rules_cap;  /* entries */
+    uint32_t reserved1;
+    _Atomic uint64_t triggers_lost; /* triggers recorded but not told to a daemon */
+    uint64_t reserved[15];
 };
 static_assert(sizeof(struct fr_abi_header) == 352, "update docs/abi.md");
 static_assert(offsetof(struct fr_abi_header, strtab_off) == 32, "update docs/abi.md");
@@ -112,6 +116,46 @@ static_assert(offsetof(struct fr_abi_header, ring_bytes) == 72, "update docs/abi
 static_assert(offsetof(struct fr_abi_header, process_name) == 96, "update docs/abi.md");
 static_assert(offsetof(struct fr_abi_header, window_ns) == 160, "update docs/abi.md");
 static_assert(offsetof(struct fr_abi_header, dropped_nested) == 200, "update docs/abi.md");
+static_assert(offsetof(struct fr_abi_header, rules_off) == 208, "update docs/abi.md");
+
+/* The rule table: thresholds the daemon publishes into the region (the
+ * only place the daemon writes), for the library to compare durations
+ * with when a task, region or wait ends, or a log is recorded. The daemon
+ * writes it under a seqlock (seq odd while it writes) and then tells the
+ * process over the control connection; the library copies it out and
+ * treats it as untrusted (counts and strings are bounded on its side).
+ * Only rules whose process glob matches the process are published. */
+#define FR_ABI_RULES_MAX 64u
+#define FR_ABI_RULE_NAME_MAX 48u  /* bytes, NUL included */
+#define FR_ABI_RULE_GLOB_MAX 112u /* bytes, NUL included */
+
+enum fr_abi_rule_on {
+    FR_ABI_RULE_TASK = 1,   /* a task's duration, begin to end */
+    FR_ABI_RULE_REGION = 2, /* a region's duration */
+    FR_ABI_RULE_WAIT = 3,   /* a blocking wait's duration */
+    FR_ABI_RULE_LOG = 4,    /* any log of a matching category (no threshold) */
+    FR_ABI_RULE_MANUAL = 5, /* not in the table: fr_trigger() */
+};
+
+struct fr_abi_rule {
+    uint32_t on; /* enum fr_abi_rule_on */
+    uint32_t reserved0;
+    uint64_t threshold_ns;
+    char name[FR_ABI_RULE_NAME_MAX];  /* the rule's name, NUL-terminated */
+    char match[FR_ABI_RULE_GLOB_MAX]; /* fnmatch(3) glob on the name or category */
+};
+static_assert(sizeof(struct fr_abi_rule) == 176, "update docs/abi.md");
+
+struct fr_abi_rules {
+    _Atomic uint32_t seq; /* odd while the daemon writes */
+    uint32_t count;
+    uint64_t gen; /* the daemon's config generation */
+    struct fr_abi_rule rules[];
+};
+static_assert(offsetof(struct fr_abi_rules, rules) == 16, "update docs/abi.md");
+#define FR_ABI_RULES_BYTES                                                                         \
+    fr_abi_align(offsetof(struct fr_abi_rules, rules) + FR_ABI_RULES_MAX * sizeof(struct fr_abi_rule), \
+                 4096)
 
 /* Calibration points, a seqlock-protected ring of clock_cap entries: the
  * writer makes seq odd, writes point (count % cap), bumps count, makes seq
@@ -180,7 +224,8 @@ enum fr_rec_type {
     FR_REC_FLOW_END = 10,
     FR_REC_WAIT_BEGIN = 11,  /* 1 unit; arg = enum fr_wait, name = what */
     FR_REC_WAIT_END = 12,    /* 1 unit; same arg and name as its begin */
-    FR_REC_TYPE_MAX = 12,
+    FR_REC_TRIGGER = 13,     /* FR_REC_TRIGGER_UNITS; a rule fired (or fr_trigger()) */
+    FR_REC_TYPE_MAX = 13,
     FR_REC_CONT = 0xa5,
 };
 
@@ -189,6 +234,15 @@ enum fr_rec_type {
  * record, w1 >> 8 = after it; c3: w0 = the task's begin timestamp. Task
  * ids fit in 56 bits so that they fit either payload word. */
 #define FR_REC_TASK_UNITS 4u
+
+/* Trigger records, written just before the END record of the span that
+ * fired (same timestamp), or alone for a log or fr_trigger(). Unit 0:
+ * arg = enum fr_abi_rule_on, name = the rule's name (interned; for
+ * fr_trigger() "manual"). c1: w0 = measured duration ns, w1 >> 8 =
+ * threshold ns; c2: w0 = the subject's name id (task, region or wait
+ * name, log category, or the fr_trigger() reason), w1 >> 8 = task id
+ * (FR_ABI_RULE_TASK) or 0. */
+#define FR_REC_TRIGGER_UNITS 3u
 #define FR_REC_ID_BITS 56
 #define FR_REC_ID_MASK ((UINT64_C(1) << FR_REC_ID_BITS) - 1)
 
@@ -230,7 +284,7 @@ struct fr_abi_layout {
     uint64_t ring_bytes;
     uint32_t strtab_cap;
     uint32_t strtab_bytes;
-    uint64_t clock_off, strtab_off, rings_off, ring_data_off, size;
+    uint64_t clock_off, strtab_off, rules_off, rings_off, ring_data_off, size;
 };
 
 static inline uint64_t fr_abi_align(uint64_t v, uint64_t a)
@@ -249,6 +303,8 @@ static inline void fr_abi_layout_compute(struct fr_abi_layout *l)
     off += offsetof(struct fr_abi_strtab, entries) +
            (uint64_t)l->strtab_cap * sizeof(struct fr_abi_str) + l->strtab_bytes;
     off = fr_abi_align(off, 4096);
+    l->rules_off = off;
+    off += FR_ABI_RULES_BYTES;
     l->rings_off = off;
     off += (uint64_t)l->ring_count * sizeof(struct fr_abi_ring);
     off = fr_abi_align(off, 4096);

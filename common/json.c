@@ -57,6 +57,7 @@ struct js {
     struct ts_cache ts; /* leading digits of the last timestamp */
 
     /* the thread being written: `"pid":P,"tid":T,"ts":` */
+    const struct trace_event *trig; /* the trigger just written, for the END it marks */
     unsigned char pre[64];
     size_t pre_len;
 };
@@ -395,23 +396,73 @@ static int slice_begin(struct js *j, uint64_t ts, bool wait, unsigned arg, uint3
     return ev_done(j, p);
 }
 
+/* A rule fired here: an instant on the thread (see perfetto.c). */
+static int trigger(struct js *j, const struct trace_event *e)
+{
+    size_t rlen, slen;
+    const char *rule = window_str(j->w->p, e->name, &rlen);
+    const char *subject = window_str(j->w->p, e->text_off, &slen);
+    const char *on = window_rule_on(e->arg);
+    unsigned char *p = ev_start(j, 'i', e->ts);
+    p = LIT(p, ",\"s\":\"t\",\"cat\":\"flightrec\",\"name\":\"trigger: ");
+    p = put_jbody(p, rule, rlen);
+    p = LIT(p, "\",\"args\":{\"rule\":");
+    p = put_jstr(p, rule, rlen);
+    p = LIT(p, ",\"on\":\"");
+    memcpy(p, on, strlen(on));
+    p += strlen(on);
+    p = LIT(p, "\",\"subject\":");
+    p = put_jstr(p, subject, slen);
+    if (e->arg != FR_ABI_RULE_LOG && e->arg != FR_ABI_RULE_MANUAL) {
+        p = LIT(p, ",\"threshold_ns\":");
+        p = put_u64(p, e->parent);
+        p = LIT(p, ",\"measured_ns\":");
+        p = put_u64(p, e->ts - e->start_ts);
+    }
+    if (e->id) {
+        p = LIT(p, ",\"task_id\":");
+        p = put_hex(p, e->id);
+    }
+    *p++ = '}';
+    j->trig = e;
+    return ev_done(j, p);
+}
+
+/* The END of the slice a trigger fired for: args name the rule. */
+static unsigned char *mark_end(struct js *j, unsigned char *p, const struct trace_event *trig,
+                               const struct trace_event *e)
+{
+    if (!trig || !window_trigger_marks(trig, e))
+        return p;
+    size_t len;
+    const char *rule = window_str(j->w->p, trig->name, &len);
+    p = LIT(p, ",\"args\":{\"flightrec.trigger\":");
+    p = put_jstr(p, rule, len);
+    *p++ = '}';
+    return p;
+}
+
 /* One event (window_event() said WINDOW_WRITE). */
 static int event(struct js *j, const struct trace_event *e, const struct window_task *t)
 {
     const struct window_proc *w = j->w;
+    const struct trace_event *trig = j->trig;
     unsigned char *p;
+    j->trig = NULL;
     switch (e->type) {
+    case FR_REC_TRIGGER:
+        return trigger(j, e);
     case FR_REC_REGION_BEGIN:
         return slice_begin(j, e->ts, false, 0, e->name);
     case FR_REC_WAIT_BEGIN:
         return slice_begin(j, e->ts, true, e->arg, e->name);
     case FR_REC_REGION_END:
     case FR_REC_WAIT_END:
-        return ev_done(j, ev_start(j, 'E', e->ts));
+        return ev_done(j, mark_end(j, ev_start(j, 'E', e->ts), trig, e));
     case FR_REC_TASK_BEGIN:
         return task_begin(j, t);
     case FR_REC_TASK_END:
-        return ev_done(j, task_fields(j, ev_start(j, 'e', e->ts), t));
+        return ev_done(j, mark_end(j, task_fields(j, ev_start(j, 'e', e->ts), t), trig, e));
     case FR_REC_LOG: {
         size_t clen, tlen;
         const char *cat = window_str(w->p, e->name, &clen);
@@ -446,6 +497,7 @@ static int thread_events(struct js *j, uint32_t i)
     if (wt->lo >= t->n)
         return 0;
     set_thread(j, w->pid, wt->tid);
+    j->trig = NULL;
     j->out = &j->side;
     window_thread_begin(w, i);
     for (const struct trace_event *e = t->ev + wt->lo, *end = t->ev + t->n; e < end; e++) {

@@ -212,6 +212,7 @@ struct pf {
     uint32_t proc_seq;
 
     /* the thread sequence being written */
+    const struct trace_event *trig; /* the trigger just written, for the END it marks */
     uint32_t seq;
     uint64_t prev_ts;
     unsigned char hdr[16]; /* seq id and SEQ_NEEDS: the same on every packet */
@@ -632,6 +633,72 @@ static int counter_track(struct pf *f, uint32_t name, uint64_t *uuid)
     return emit_counter_descr(f, f->seq, *uuid, f->proc_uuid, s, len, false);
 }
 
+static unsigned char *put_annotation_lit(unsigned char *p, const char *name, const char *s,
+                                         size_t len)
+{
+    unsigned char *m;
+    *p++ = K_TE_ANNOTATION;
+    p = len_open(p, &m);
+    *p++ = 0x52; /* name */
+    p = put_cstr(p, name);
+    *p++ = 0x32; /* string_value */
+    p = put_str(p, s, len);
+    return len_close(p, m);
+}
+
+static unsigned char *put_annotation_uint(unsigned char *p, const char *name, uint64_t v)
+{
+    unsigned char *m;
+    *p++ = K_TE_ANNOTATION;
+    p = len_open(p, &m);
+    *p++ = 0x52; /* name */
+    p = put_cstr(p, name);
+    *p++ = 0x18; /* uint_value */
+    p = put_varint(p, v);
+    return len_close(p, m);
+}
+
+/* A rule fired here: an instant "trigger: RULE" on the thread, with what
+ * fired and by how much. Rare, so names are literal. */
+static int emit_trigger(struct pf *f, const struct trace_event *e)
+{
+    unsigned char *pk, *te;
+    unsigned char *p = ev_packet(f, out_p(f), &pk, e->ts);
+    size_t rlen, slen;
+    const char *rule = window_str(f->w->p, e->name, &rlen);
+    const char *subject = window_str(f->w->p, e->text_off, &slen);
+    char name[16 + FR_ABI_STR_MAX];
+    memcpy(name, "trigger: ", 9);
+    memcpy(name + 9, rule, rlen);
+    *p++ = K_TRACK_EVENT;
+    p = len_open(p, &te);
+    *p++ = K_TE_TYPE, *p++ = TYPE_INSTANT;
+    *p++ = 0xba, *p++ = 0x01; /* name */
+    p = put_str(p, name, 9 + rlen);
+    p = put_annotation_lit(p, "rule", rule, rlen);
+    const char *on = window_rule_on(e->arg);
+    p = put_annotation_lit(p, "on", on, strlen(on));
+    p = put_annotation_lit(p, "subject", subject, slen);
+    if (e->arg != FR_ABI_RULE_LOG && e->arg != FR_ABI_RULE_MANUAL) {
+        p = put_annotation_uint(p, "threshold_ns", e->parent);
+        p = put_annotation_uint(p, "measured_ns", e->ts - e->start_ts);
+    }
+    if (e->id)
+        p = put_annotation_uint(p, "task_id", e->id);
+    p = len_close(p, te);
+    p = len_close(p, pk);
+    f->trig = e;
+    return packet_done(f, p);
+}
+
+/* The END of the slice a trigger fired for carries the rule's name. */
+static unsigned char *mark_end(struct pf *f, unsigned char *p, const struct trace_event *trig)
+{
+    size_t len;
+    const char *rule = window_str(f->w->p, trig->name, &len);
+    return put_annotation_lit(p, "flightrec.trigger", rule, len);
+}
+
 /* One event's packet (window_event() said WINDOW_WRITE). A single switch
  * over the record types, kept whole because it is the per-event path. */
 static int emit_event(struct pf *f, const struct trace_event *e, struct window_task *task)
@@ -639,7 +706,11 @@ static int emit_event(struct pf *f, const struct trace_event *e, struct window_t
     const struct window_proc *w = f->w;
     unsigned char *p, *pk, *te, *m;
     uint64_t iid, uuid = 0;
+    const struct trace_event *trig = f->trig;
 
+    f->trig = NULL;
+    if (__builtin_expect(e->type == FR_REC_TRIGGER, 0))
+        return emit_trigger(f, e);
     if (e->type == FR_REC_COUNTER) {
         int err = counter_track(f, e->name, &uuid);
         if (err < 0)
@@ -662,6 +733,8 @@ static int emit_event(struct pf *f, const struct trace_event *e, struct window_t
         *p++ = K_TRACK_EVENT;
         p = len_open(p, &te);
         *p++ = K_TE_TYPE, *p++ = TYPE_END;
+        if (__builtin_expect(trig != NULL, 0) && window_trigger_marks(trig, e))
+            p = mark_end(f, p, trig);
         break;
     case FR_REC_WAIT_BEGIN: {
         iid = wait_iid(f, e->arg, e->name);
@@ -698,6 +771,8 @@ static int emit_event(struct pf *f, const struct trace_event *e, struct window_t
         *p++ = K_TE_TYPE, *p++ = TYPE_END;
         *p++ = K_TE_TRACK;
         p = put_varint(p, task_uuid(f, task));
+        if (__builtin_expect(trig != NULL, 0) && window_trigger_marks(trig, e))
+            p = mark_end(f, p, trig);
         break;
     case FR_REC_LOG: {
         size_t clen, tlen;
@@ -739,6 +814,7 @@ static int emit_thread(struct pf *f, uint32_t i)
     if (wt->lo >= t->n)
         return 0; /* its descriptor is enough */
     f->seq = f->next_seq++;
+    f->trig = NULL;
     unsigned char *h = f->hdr;
     memset(f->hdr, 0, sizeof f->hdr);
     *h++ = K_SEQ_ID;

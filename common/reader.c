@@ -311,6 +311,8 @@ static unsigned rec_units(const uint64_t u[2])
         return FR_REC_TASK_UNITS;
     case FR_REC_LOG:
         return fr_rec_arg(u[1]) <= FR_ABI_LOG_MAX ? FR_REC_LOG_UNITS(fr_rec_arg(u[1])) : 0;
+    case FR_REC_TRIGGER:
+        return FR_REC_TRIGGER_UNITS;
     default:
         return 0;
     }
@@ -409,6 +411,18 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
             return;
         }
         break;
+    case FR_REC_TRIGGER: {
+        if (e.arg < FR_ABI_RULE_TASK || e.arg > FR_ABI_RULE_MANUAL) {
+            (*d->errors)++;
+            return;
+        }
+        uint64_t measured = u[1][0];
+        e.parent = u[1][1] >> 8;
+        e.start_ts = measured < e.ts ? e.ts - measured : 0;
+        e.text_off = (uint32_t)u[2][0];
+        e.id = (u[2][1] >> 8) & FR_REC_ID_MASK;
+        break;
+    }
     case FR_REC_LOG: {
         if (e.ts < d->from_ns)
             return; /* before the window: do not keep its text either */

@@ -12,6 +12,11 @@
 
 #include "common/abi.h"
 
+/* Trigger records (FR_REC_TRIGGER) reuse the fields: name = the rule's
+ * name, arg = enum fr_abi_rule_on, id = the offending task (0: none),
+ * parent = the rule's threshold ns, start_ts = the begin of the span that
+ * fired (ts - measured; ts for a log or a manual trigger), text_off = the
+ * subject's string id (span name, log category or fr_trigger() reason). */
 struct trace_event {
     uint64_t ts;       /* CLOCK_MONOTONIC ns */
     uint8_t type;      /* enum fr_rec_type */

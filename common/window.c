@@ -313,6 +313,12 @@ int window_event_slow(struct window_proc *w, const struct trace_event *e, struct
     }
 }
 
+const char *window_rule_on(unsigned on)
+{
+    static const char *const names[] = {"?", "task", "region", "wait", "log", "manual"};
+    return on < sizeof names / sizeof names[0] ? names[on] : "?";
+}
+
 /* ---- after the threads ---- */
 
 static int late_add(struct window_proc *w, uint64_t ts, unsigned kind, size_t idx)

@@ -155,6 +155,7 @@ static inline int window_event(struct window_proc *w, const struct trace_event *
         return WINDOW_WRITE;
     case FR_REC_LOG:
     case FR_REC_COUNTER:
+    case FR_REC_TRIGGER:
         return WINDOW_WRITE;
     default:
         return window_event_slow(w, e, task);
@@ -175,6 +176,30 @@ const char *window_text(const struct trace_proc *p, const struct trace_event *e,
  * and its kind alone ("lock" ... "other"). */
 const char *window_wait_label(unsigned kind, size_t *len);
 const char *window_wait_kind(unsigned kind);
+
+/* A trigger's kind as written ("task" ... "manual"; "?" for others). */
+const char *window_rule_on(unsigned on);
+
+/* True when trig (a FR_REC_TRIGGER) was recorded for the span that end
+ * (the next event written on its thread) ends: the encoders then mark
+ * that slice as the one that fired. The library writes a trigger just
+ * before the END, at the same timestamp. */
+static inline bool window_trigger_marks(const struct trace_event *trig,
+                                        const struct trace_event *end)
+{
+    if (!trig || trig->ts != end->ts)
+        return false;
+    switch (end->type) {
+    case FR_REC_TASK_END:
+        return trig->arg == FR_ABI_RULE_TASK && trig->id == end->id;
+    case FR_REC_REGION_END:
+        return trig->arg == FR_ABI_RULE_REGION && trig->text_off == end->name;
+    case FR_REC_WAIT_END:
+        return trig->arg == FR_ABI_RULE_WAIT && trig->text_off == end->name;
+    default:
+        return false;
+    }
+}
 
 /* A flow id as written: bijective per process (ids of one process never
  * collide) and mixed with the pid (two processes' ids do not join). */

@@ -1,12 +1,9 @@
 /* snapshot.c - GET /debug/flightrecorder (see snapshot.h).
  *
- * The handler (loop thread) checks the query, selects processes and takes
- * a reference on each so that none is unmapped under the job. The job
- * (thread pool) aligns the window on the newest event of the selection,
- * which, unlike the time of the request, does not move while nothing is
- * recorded: two snapshots with no new events in between are identical.
- * It decodes every process, then encodes into a sink that hands chunks
- * to the HTTP layer and waits while SNAP_INFLIGHT of them are unsent.
+ * The handler (loop thread) checks the query and picks the processes
+ * (daemon/capture.h); the job (thread pool) encodes their window into a
+ * sink that hands chunks to the HTTP layer and waits while SNAP_INFLIGHT
+ * of them are unsent.
  */
 #define _GNU_SOURCE
 #include "daemon/snapshot.h"
@@ -21,9 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json.h"
-#include "common/perfetto.h"
-#include "common/reader.h"
+#include "daemon/capture.h"
 
 const double snap_bucket_le[SNAP_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
                                              0.05,  0.1,    0.25,  0.5,  1.0};
@@ -35,9 +30,7 @@ struct snap_job {
     uv_work_t work;
     struct snap_service *svc; /* borrows */
     struct http_req *req;     /* borrows until finished */
-    struct proc **procs;      /* owns the array and a reference on each */
-    struct window_input *ends; /* owns: how each ended, read on the loop */
-    size_t n;
+    struct capture cap;       /* owns */
     uint64_t seconds_ns;
     bool json;
     uint64_t t0;
@@ -118,67 +111,40 @@ static void drain(struct snap_job *j)
     pthread_mutex_unlock(&j->mu);
 }
 
-static void job_run(uv_work_t *w)
+/* Called once the newest event is known, before the first byte. */
+static int job_start(void *arg, uint64_t newest)
 {
-    struct snap_job *j = w->data;
-    struct snap_service *s = j->svc;
-    struct trace_proc *tp = calloc(j->n ? j->n : 1, sizeof *tp);
-    struct window_input *in = calloc(j->n ? j->n : 1, sizeof *in);
-    size_t nread = 0;
-    int err = -ENOMEM;
-    if (!tp || !in)
-        goto fail;
-
-    uint64_t newest = 0;
-    for (size_t i = 0; i < j->n; i++) {
-        uint64_t t = reader_newest(&j->procs[i]->rd);
-        newest = t > newest ? t : newest;
-    }
-    uint64_t from = newest > j->seconds_ns ? newest - j->seconds_ns : 0;
-    uint64_t budget = s->max_bytes;
-    for (size_t i = 0; i < j->n; i++) {
-        struct reader_opts o = {.from_ns = from, .max_bytes = budget};
-        if (budget == 0)
-            break; /* the bound is reached: the rest stays out, as documented */
-        err = reader_read(&j->procs[i]->rd, &o, &tp[nread]);
-        if (err < 0)
-            goto fail;
-        budget = tp[nread].ring_bytes < budget ? budget - tp[nread].ring_bytes : 0;
-        in[nread] = j->ends[i];
-        in[nread].proc = &tp[nread];
-        in[nread].from_ns = from;
-        nread++;
-    }
-
+    struct snap_job *j = arg;
     char disp[96];
     snprintf(disp, sizeof disp, "attachment; filename=\"flightrec-%llu.%s\"",
              (unsigned long long)(newest / 1000000), j->json ? "json" : "pftrace");
     struct http_header h[] = {{"Content-Disposition", disp}, {"Cache-Control", "no-store"}};
-    err = http_stream_start(j->req, 200, j->json ? "application/json" : "application/octet-stream",
-                            h, 2);
-    if (err < 0)
-        goto fail;
-    j->streamed = true;
+    int err = http_stream_start(j->req, 200, j->json ? "application/json" : "application/octet-stream",
+                                h, 2);
+    j->streamed = err == 0;
+    return err;
+}
+
+static void job_run(uv_work_t *w)
+{
+    struct snap_job *j = w->data;
+    struct capture_opts o = {.last_ns = j->seconds_ns, .max_bytes = j->svc->max_bytes,
+                             .json = j->json};
     struct enc_sink sink = {job_write, j};
-    err = j->json ? json_encode(in, nread, &sink, 0) : perfetto_encode(in, nread, &sink, 0);
-    drain(j);
-    /* A failed encode must not look like a whole trace: only a complete
-     * one gets the last chunk; any other is cut off. */
-    if (err == 0)
-        err = http_stream_end(j->req);
-    else
-        http_stream_abort(j->req);
-    goto done;
-fail:
-    if (!j->streamed)
+    int err = capture_encode(&j->cap, &o, &sink, job_start, j);
+    if (j->streamed) {
+        drain(j);
+        /* A failed encode must not look like a whole trace: only a complete
+         * one gets the last chunk; any other is cut off. */
+        if (err == 0)
+            err = http_stream_end(j->req);
+        else
+            http_stream_abort(j->req);
+    } else {
         http_reply_error(j->req, err == -ENOMEM ? 503 : 500,
                          err == -ENOMEM ? "out of memory for this snapshot" : strerror(-err));
-done:
+    }
     j->err = err;
-    for (size_t i = 0; i < nread; i++)
-        trace_proc_free(&tp[i]);
-    free(tp);
-    free(in);
 }
 
 /* ---- the loop side ---- */
@@ -188,8 +154,7 @@ static void job_after(uv_work_t *w, int status)
     struct snap_job *j = w->data;
     struct snap_service *s = j->svc;
     (void)status;
-    for (size_t i = 0; i < j->n; i++)
-        proc_unref(s->reg, j->procs[i]);
+    capture_release(&j->cap, s->reg);
     s->running--;
     if (j->err == 0) {
         s->served_total++;
@@ -206,8 +171,6 @@ static void job_after(uv_work_t *w, int status)
     }
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
-    free(j->procs);
-    free(j->ends);
     free(j);
     /* A snapshot decodes the whole window (tens of MB) in a pool thread's
      * malloc arena, which glibc keeps: after a few snapshots the daemon
@@ -290,8 +253,9 @@ static int parse_query(const struct http_query *q, const struct snap_service *s,
     return 0;
 }
 
-static bool selected(const struct selection *sel, const struct proc *p)
+static bool picked(const struct proc *p, void *arg)
 {
+    const struct selection *sel = arg;
     if (sel->npids == 0 && sel->nglobs == 0)
         return true;
     for (size_t i = 0; i < sel->npids; i++)
@@ -318,44 +282,16 @@ void snap_handle(struct http_req *req, void *arg)
         return;
     }
     struct snap_job *j = calloc(1, sizeof *j);
-    size_t cap = s->reg->count;
-    if (!j || !(j->procs = calloc(cap ? cap : 1, sizeof *j->procs)) ||
-        !(j->ends = calloc(cap ? cap : 1, sizeof *j->ends))) {
-        if (j)
-            free(j->procs);
+    if (!j || capture_pick(&j->cap, s->reg, picked, &sel) < 0) {
         free(j);
         http_reply_error(req, 503, "out of memory");
         return;
     }
-    /* oldest first: the registry lists newest first */
-    for (struct proc *p = s->reg->head; p; p = p->next)
-        if (selected(&sel, p) && j->n < cap)
-            j->procs[j->n++] = p;
-    for (size_t a = 0, b = j->n ? j->n - 1 : 0; a < b; a++, b--) {
-        struct proc *t = j->procs[a];
-        j->procs[a] = j->procs[b];
-        j->procs[b] = t;
-    }
-    if (j->n == 0 && (sel.npids || sel.nglobs)) {
-        free(j->procs);
-        free(j->ends);
+    if (j->cap.n == 0 && (sel.npids || sel.nglobs)) {
+        capture_release(&j->cap, s->reg);
         free(j);
         http_reply_error(req, 404, "no registered process matches pid/process");
         return;
-    }
-    /* What the loop knows of each process, fixed now: the job must not
-     * read the registry, which the loop keeps changing. */
-    for (size_t i = 0; i < j->n; i++) {
-        const struct proc *p = j->procs[i];
-        proc_ref(j->procs[i]);
-        j->ends[i] = (struct window_input){
-            .pid = p->pid,
-            .ended = p->state == PROC_EXITED ? WINDOW_EXITED
-                     : p->state == PROC_DIED ? WINDOW_DIED
-                                             : WINDOW_LIVE,
-            .exit_status = p->exit_status,
-            .ended_ns = p->ended_ns,
-        };
     }
     j->svc = s;
     j->req = req;

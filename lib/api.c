@@ -15,7 +15,9 @@
 #include "lib/client.h"
 #include "lib/clock.h"
 #include "lib/proc.h"
+#include "lib/rules.h"
 #include "lib/thread.h"
+#include "lib/trigger.h"
 
 /* The macros of flightrec.h shadow the functions defined here. */
 #undef fr_region_begin
@@ -126,8 +128,10 @@ FR_API void fr__region_begin(uint32_t name)
         return;
     uint64_t now = fr__clock_now();
     uint32_t d = t->depth++;
-    if (d < FR__REGION_STACK)
+    if (d < FR__REGION_STACK) {
         t->names[d] = name;
+        t->starts[d] = now;
+    }
     fr__rec_put1(t, now, fr_rec_w1(FR_REC_REGION_BEGIN, 0, d > 0xffff ? 0xffff : d, name));
     fr__clock_tick(now);
 }
@@ -139,7 +143,12 @@ FR_API void fr__region_end(void)
         return;
     uint64_t now = fr__clock_now();
     uint32_t d = --t->depth;
-    uint32_t name = d < FR__REGION_STACK ? t->names[d] : FR_ABI_STR_EMPTY;
+    uint32_t name = FR_ABI_STR_EMPTY;
+    if (d < FR__REGION_STACK) {
+        name = t->names[d];
+        if (fr__rule_hit(FR_ABI_RULE_REGION, name, now - t->starts[d]))
+            fr__rule_fire(t, FR_ABI_RULE_REGION, name, t->starts[d], now, 0);
+    }
     fr__rec_put1(t, now, fr_rec_w1(FR_REC_REGION_END, 0, d > 0xffff ? 0xffff : d, name));
     fr__clock_tick(now);
 }
@@ -236,6 +245,8 @@ FR_API void fr__task_end(const fr_task_id *task)
             break;
         }
     }
+    if (fr__rule_hit(FR_ABI_RULE_TASK, task->name, now - task->start))
+        fr__rule_fire(t, FR_ABI_RULE_TASK, task->name, task->start, now, task->id);
     put_task(t, FR_REC_TASK_END, now, task, before);
 }
 
@@ -340,6 +351,8 @@ static void put_log(struct fr__thread *t, uint32_t category, const char *msg, si
         fr__rec_put(t, pos++, w0, w1 | FR_REC_CONT);
     }
     fr__rec_close(t, pos);
+    if (fr__rule_hit(FR_ABI_RULE_LOG, category, 0))
+        fr__rule_fire(t, FR_ABI_RULE_LOG, category, now, now, 0);
     fr__clock_tick(now);
 }
 
@@ -428,6 +441,7 @@ FR_API void fr__wait_begin(enum fr_wait kind, uint32_t what)
     t->wait_kind = k;
     t->wait_what = what;
     uint64_t now = fr__clock_now();
+    t->wait_start = now;
     fr__rec_put1(t, now, fr_rec_w1(FR_REC_WAIT_BEGIN, 0, k, what));
     fr__clock_tick(now);
 }
@@ -446,12 +460,27 @@ FR_API void fr_wait_end(void)
     if (t->wait_depth == 0 || --t->wait_depth > 0)
         return;
     uint64_t now = fr__clock_now();
+    if (fr__rule_hit(FR_ABI_RULE_WAIT, t->wait_what, now - t->wait_start))
+        fr__rule_fire(t, FR_ABI_RULE_WAIT, t->wait_what, t->wait_start, now, 0);
     fr__rec_put1(t, now, fr_rec_w1(FR_REC_WAIT_END, 0, t->wait_kind, t->wait_what));
     fr__clock_tick(now);
 }
 
 FR_API int fr_trigger(const char *reason)
 {
-    (void)reason;
-    return -ENOTCONN; /* no daemon connection exists yet */
+    struct fr__thread *t;
+    if (!__atomic_load_n(&fr__on, __ATOMIC_RELAXED))
+        return -ECANCELED;
+    if (!(t = fr__thread_ready()))
+        return fr__proc.init_err < 0 ? fr__proc.init_err : -ENOMEM;
+    uint64_t now = fr__clock_now();
+    struct fr__trig tr = {
+        .on = FR_ABI_RULE_MANUAL, .tid = (uint32_t)fr__thread_tid(),
+        .mono_ns = fr__clock_to_mono(now),
+    };
+    if (reason)
+        snprintf(tr.subject, sizeof tr.subject, "%s", reason);
+    fr__trigger_record(t, now, &tr, intern("manual"), intern(reason));
+    fr__clock_tick(now);
+    return fr__trigger_post(&tr);
 }

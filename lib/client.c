@@ -6,6 +6,10 @@
  * later serves this process again within that time. A normal exit sends
  * GOODBYE with the exit status from an on_exit() handler, so that the
  * daemon can tell an exit from a death.
+ *
+ * While connected it also applies the rules the daemon publishes (on
+ * WELCOME and RULES) and forwards the triggers recording threads post
+ * (lib/trigger.h), so that neither ever runs on an application thread.
  */
 #define _GNU_SOURCE
 #include "lib/client.h"
@@ -26,6 +30,8 @@
 #include "common/abi.h"
 #include "common/ctl.h"
 #include "lib/proc.h"
+#include "lib/rules.h"
+#include "lib/trigger.h"
 
 #define RETRY_MS 500
 #define REFUSED_MAX_MS 30000 /* a daemon that refused us: back off up to this */
@@ -86,20 +92,57 @@ static int read_reply(int fd)
     if (m.type == FR_CTL_WELCOME) {
         if (m.window_ns)
             atomic_store_explicit(&fr__proc.hdr->window_ns, m.window_ns, memory_order_relaxed);
+        fr__rules_apply();
         return 0;
     }
     return m.type == FR_CTL_REFUSED && m.status < 0 ? m.status : -EPROTO;
 }
 
-/* Waits for fd to have input, or for stop; ms < 0 waits forever.
- * Returns 1 (input), 0 (timeout) or -1 (stop). */
+/* Sends what recording threads posted; with no connection (fd < 0) the
+ * triggers are dropped and counted: a snapshot written for them later
+ * would miss their window anyway. */
+static void forward_triggers(int fd)
+{
+    struct fr__trig tr[8];
+    size_t n;
+    while ((n = fr__trigger_drain(tr, 8)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct fr_ctl_msg m;
+            msg_init(&m, FR_CTL_TRIGGER);
+            m.mono_ns = tr[i].mono_ns;
+            m.measured_ns = tr[i].measured_ns;
+            m.threshold_ns = tr[i].threshold_ns;
+            m.task_id = tr[i].task_id;
+            m.tid = tr[i].tid;
+            m.on = tr[i].on;
+            memcpy(m.rule, tr[i].rule, sizeof m.rule - 1);
+            memcpy(m.text, tr[i].subject, sizeof m.text - 1);
+            if (fd < 0 || send(fd, &m, sizeof m, MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof m)
+                atomic_fetch_add_explicit(&fr__proc.hdr->triggers_lost, 1, memory_order_relaxed);
+        }
+        if (n < 8)
+            break;
+    }
+}
+
+/* Waits for fd to have input, or for stop; ms < 0 waits forever. Posted
+ * triggers are forwarded meanwhile. Returns 1 (input), 0 (timeout) or -1
+ * (stop). */
 static int wait_for(int fd, int ms)
 {
-    struct pollfd p[2] = {{cl.stop_fd, POLLIN, 0}, {fd, POLLIN, 0}};
-    int n = poll(p, fd >= 0 ? 2 : 1, ms);
-    if (n > 0 && (p[0].revents & POLLIN))
-        return -1;
-    return n > 0 ? 1 : 0;
+    for (;;) {
+        struct pollfd p[3] = {{cl.stop_fd, POLLIN, 0}, {fr__trigger_wake_fd(), POLLIN, 0},
+                              {fd, POLLIN, 0}};
+        int n = poll(p, fd >= 0 ? 3 : 2, ms);
+        if (n > 0 && (p[0].revents & POLLIN))
+            return -1;
+        if (n > 0 && (p[1].revents & POLLIN)) {
+            forward_triggers(atomic_load_explicit(&cl.sock, memory_order_relaxed));
+            if (!(p[2].revents & POLLIN))
+                continue; /* ms restarts: fine for both callers (retry delay, forever) */
+        }
+        return n > 0 ? 1 : 0;
+    }
 }
 
 static void *run(void *arg)
@@ -129,10 +172,13 @@ static void *run(void *arg)
                     w = wait_for(fd, -1);
                     if (w < 0)
                         return NULL; /* fr__client_stop() closes the socket */
-                    char b[sizeof(struct fr_ctl_msg)];
-                    ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+                    struct fr_ctl_msg m;
+                    ssize_t n = recv(fd, &m, sizeof m, MSG_DONTWAIT);
                     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                         break; /* daemon gone */
+                    if (n == (ssize_t)sizeof m && m.magic == FR_CTL_MAGIC &&
+                        m.type == FR_CTL_RULES)
+                        fr__rules_apply();
                 }
                 atomic_store_explicit(&cl.sock, -1, memory_order_release);
             }

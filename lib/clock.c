@@ -126,6 +126,50 @@ uint64_t fr__clock_ns_to_ticks(uint64_t ns)
     return (uint64_t)((unsigned __int128)ns * ticks_per_ms / 1000000u);
 }
 
+/* The first and the newest point, read under the table's seqlock. */
+static bool read_span(struct fr_abi_clock_point *first, struct fr_abi_clock_point *last)
+{
+    for (int tries = 0; table && tries < 100; tries++) {
+        uint32_t s = atomic_load_explicit(&table->seq, memory_order_acquire);
+        uint64_t n = atomic_load_explicit(&table->count, memory_order_relaxed);
+        if ((s & 1) || n < 2)
+            continue;
+        /* The first point is overwritten once the table wraps: the oldest
+         * kept one is then the earliest baseline there is. */
+        uint64_t lo = n > FR_ABI_CLOCK_CAP ? n - FR_ABI_CLOCK_CAP : 0;
+        _Atomic uint64_t *a = table->points[lo % FR_ABI_CLOCK_CAP];
+        _Atomic uint64_t *b = table->points[(n - 1) % FR_ABI_CLOCK_CAP];
+        first->tsc = atomic_load_explicit(&a[0], memory_order_relaxed);
+        first->mono_ns = atomic_load_explicit(&a[1], memory_order_relaxed);
+        last->tsc = atomic_load_explicit(&b[0], memory_order_relaxed);
+        last->mono_ns = atomic_load_explicit(&b[1], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&table->seq, memory_order_relaxed) == s)
+            return last->tsc > first->tsc && last->mono_ns > first->mono_ns;
+    }
+    return false;
+}
+
+uint64_t fr__clock_ticks_to_ns(uint64_t ticks)
+{
+    struct fr_abi_clock_point a, b;
+    if (!fr__clock_use_tsc || !read_span(&a, &b))
+        return fr__clock_use_tsc ? ticks * 1000000u / (ticks_per_ms ? ticks_per_ms : 1) : ticks;
+    return (uint64_t)((unsigned __int128)ticks * (b.mono_ns - a.mono_ns) / (b.tsc - a.tsc));
+}
+
+uint64_t fr__clock_to_mono(uint64_t ticks)
+{
+    struct fr_abi_clock_point a, b;
+    if (!fr__clock_use_tsc)
+        return ticks;
+    if (!read_span(&a, &b))
+        return fr__clock_mono_ns(CLOCK_MONOTONIC);
+    if (ticks >= b.tsc)
+        return b.mono_ns + fr__clock_ticks_to_ns(ticks - b.tsc);
+    return b.mono_ns - fr__clock_ticks_to_ns(b.tsc - ticks);
+}
+
 void fr__clock_refine(uint64_t now)
 {
     if (!table || atomic_flag_test_and_set_explicit(&busy, memory_order_acquire))

@@ -64,6 +64,13 @@ void fr__clock_after_fork_child(void);
  * points), for scheduling and window decisions, never for timestamps. */
 uint64_t fr__clock_ns_to_ticks(uint64_t ns);
 
+/* Precise conversions through the published calibration points (the
+ * slope from the first point to the newest, the offset from the newest),
+ * as a reader would convert: for the rule check's slow path and trigger
+ * times. Neither is for the hot path (they read the table). */
+uint64_t fr__clock_ticks_to_ns(uint64_t ticks);
+uint64_t fr__clock_to_mono(uint64_t ticks);
+
 /* True when the CPU reports an invariant TSC (CPUID 0x80000007 EDX bit 8,
  * which Linux shows as constant_tsc + nonstop_tsc). */
 bool fr__clock_tsc_invariant(void);

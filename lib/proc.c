@@ -27,6 +27,8 @@
 #include "include/flightrec.h"
 #include "lib/client.h"
 #include "lib/clock.h"
+#include "lib/rules.h"
+#include "lib/trigger.h"
 #include "lib/thread.h"
 
 struct fr__proc fr__proc = {.fd = -1};
@@ -182,6 +184,8 @@ static int create(struct fr__proc *p, const char *name)
     h->ring_data_off = l.ring_data_off;
     h->ring_bytes = l.ring_bytes;
     h->clock_off = l.clock_off;
+    h->rules_off = l.rules_off;
+    h->rules_cap = FR_ABI_RULES_MAX;
     name_process(h, name);
     atomic_store_explicit(&h->window_ns, FR__WINDOW_NS_DEFAULT, memory_order_relaxed);
 
@@ -189,6 +193,7 @@ static int create(struct fr__proc *p, const char *name)
                           l.strtab_cap, l.strtab_bytes, &h->strtab_overflow);
     if (err < 0)
         goto free_tasks;
+    p->strtab.on_new = fr__rules_new_name;
     if (inherited.base) {
         /* same layout as the parent's (same environment): cannot fail */
         fr__strtab_copy(&p->strtab, &inherited.strtab);
@@ -405,6 +410,8 @@ static void after_fork_child(void)
     fr__lock_reset(&p->strtab.lock);
     fr__clock_after_fork_child();
     fr__client_after_fork_child();
+    fr__rules_after_fork_child();
+    fr__trigger_after_fork_child();
     memset(t, 0, sizeof *t);
     if (atomic_load_explicit(&p->init, memory_order_relaxed) != FR__INIT_READY)
         return;

@@ -8,6 +8,7 @@
 #include "lib/strtab.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,12 +108,16 @@ int fr__strtab_intern(struct fr__strtab *t, const char *s, uint32_t *id)
         return -EDEADLK;
     }
     uint32_t *slot = slot_for(t, s, n);
+    bool fresh = !*slot;
     *id = *slot ? *slot - 1 : append(t, s, n);
-    if (!*slot && *id != FR_ABI_STR_OVERFLOW)
+    if (fresh && *id != FR_ABI_STR_OVERFLOW)
         *slot = *id + 1;
     fr__unlock(&t->lock);
-    if (*id != FR_ABI_STR_OVERFLOW)
+    if (*id != FR_ABI_STR_OVERFLOW) {
+        if (fresh && t->on_new)
+            t->on_new(*id, s, n);
         return 0;
+    }
     atomic_fetch_add_explicit(t->overflow, 1, memory_order_relaxed);
     return -ENOSPC;
 }

@@ -21,6 +21,9 @@ struct fr__strtab {
     uint32_t index_mask;
     _Atomic uint64_t *overflow; /* borrows: header counter */
     fr__lock_t lock;            /* serialises appends */
+    /* Called after a new name got its id, outside the lock (rules.c
+     * matches it); NULL: nobody to tell. */
+    void (*on_new)(uint32_t id, const char *s, size_t len);
 };
 
 /* Lays out an empty table (ids 0 and 1 reserved) in shm. -ENOMEM. */

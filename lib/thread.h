@@ -32,6 +32,7 @@ struct fr__thread {
     uint32_t wait_depth; /* open waits; only the outermost is recorded */
     uint32_t wait_what;
     uint32_t wait_kind;
+    uint64_t wait_start; /* record clock at the outermost wait's begin */
     int tid;
     uint64_t no_ring_gen; /* pool generation at the last failed claim */
     uint64_t task_next;   /* next task sequence number on this ring */
@@ -40,6 +41,7 @@ struct fr__thread {
     volatile uint8_t busy; /* inside a record or a ring metadata change */
     uint64_t tasks[FR__TASK_STACK]; /* innermost last; bit 63 marks an attach */
     uint32_t names[FR__REGION_STACK];
+    uint64_t starts[FR__REGION_STACK]; /* record clock at each region's begin */
 };
 
 extern __thread struct fr__thread fr__self __attribute__((tls_model("initial-exec")));

@@ -370,8 +370,9 @@ def test_cli_status_and_snapshot():
 def _ctl_hello():
     import struct
     # struct fr_ctl_msg (common/ctl.h): magic, version, type, abi_major,
-    # status, region_size, window_ns, text[128]
-    return struct.pack("<IHHIiQQ128s", 0x4c544346, 1, 1, 1, 0, 0, 0, b"")
+    # status, region_size, window_ns, text[128], then the TRIGGER fields
+    return struct.pack("<IHHIiQQ128sQQQQII48sQ", 0x4c544346, 2, 1, 1, 0, 0, 0, b"",
+                       0, 0, 0, 0, 0, 0, b"", 0)
 
 
 def test_hostile_clients_cannot_crash_or_stall_the_daemon():
@@ -392,7 +393,7 @@ def test_hostile_clients_cannot_crash_or_stall_the_daemon():
             socket.send_fds(s, [_ctl_hello()], [fd] if fd is not None else [])
             s.settimeout(5)
             try:
-                return s.recv(200)
+                return s.recv(512)
             finally:
                 s.close()
 
@@ -401,7 +402,7 @@ def test_hostile_clients_cannot_crash_or_stall_the_daemon():
             reply = register(fd)
             if fd is not None:
                 os.close(fd)
-            assert len(reply) == 160 and reply[6] == 3, reply[:8]  # REFUSED
+            assert len(reply) == 256 and reply[6] == 3, reply[:8]  # REFUSED
         # a flood: many connections that say nothing, and garbage
         flood = []
         for i in range(300):
