@@ -61,6 +61,8 @@ static void conn_close(struct ctl_conn *k)
     }
     if (k->proc) {
         registry_end(c->reg, k->proc, k->goodbye, k->status, uv_hrtime());
+        if (c->hooks.ended)
+            c->hooks.ended(c->hooks.arg, k->proc);
         arm_expiry(c);
     } else {
         c->pending--;
@@ -145,7 +147,15 @@ static void on_hello(struct ctl_conn *k, const struct fr_ctl_msg *m, int memfd)
     p->conn = k;
     c->pending--;
     uv_timer_stop(&k->timer);
+    if (c->hooks.registered)
+        c->hooks.registered(c->hooks.arg, p);
     reply(k, FR_CTL_WELCOME, 0, c->reg->window_ns, NULL);
+}
+
+void control_rules_changed(struct proc *p)
+{
+    if (p->conn)
+        reply(p->conn, FR_CTL_RULES, 0, 0, NULL);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -165,7 +175,14 @@ static void on_readable(uv_poll_t *h, int status, int events)
         if (memfd >= 0)
             close(memfd);
         if (n > 0 && !k->proc) {
-            reply(k, FR_CTL_REFUSED, -EPROTO, 0, "not a flightrec control message");
+            char why[FR_CTL_TEXT_MAX];
+            if (n >= 8 && m.magic == FR_CTL_MAGIC && m.version != FR_CTL_VERSION)
+                snprintf(why, sizeof why,
+                         "control protocol version %u; this flightrecd speaks version %u",
+                         m.version, FR_CTL_VERSION);
+            else
+                snprintf(why, sizeof why, "not a flightrec control message");
+            reply(k, FR_CTL_REFUSED, -EPROTO, 0, why);
             k->c->refused_early++;
         }
         conn_close(k); /* EOF, or garbage: either way the conversation is over */
@@ -180,6 +197,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
     if (m.type == FR_CTL_GOODBYE) {
         k->goodbye = true;
         k->status = m.status;
+    } else if (m.type == FR_CTL_TRIGGER && k->c->hooks.trigger) {
+        k->c->hooks.trigger(k->c->hooks.arg, k->proc, &m);
     }
 }
 

@@ -22,6 +22,20 @@
 #include "daemon/registry.h"
 
 struct ctl_conn;
+struct fr_ctl_msg;
+
+/* What the rest of the daemon hears from the control socket (any may be
+ * NULL). Set after control_start(). */
+struct control_hooks {
+    /* Registered, just before WELCOME: publish the process's rules. */
+    void (*registered)(void *arg, struct proc *p);
+    /* A TRIGGER from a registered process (m is checked for magic and
+     * version only: the rest is the process's word). */
+    void (*trigger)(void *arg, struct proc *p, const struct fr_ctl_msg *m);
+    /* The process ended (registry_end() done: state, exit_status, ended_ns). */
+    void (*ended)(void *arg, struct proc *p);
+    void *arg;
+};
 
 struct control {
     uv_loop_t *loop;       /* borrows */
@@ -35,6 +49,7 @@ struct control {
     unsigned open_handles;  /* closing: handles not yet closed */
     void (*stopped)(struct control *c);
     uint64_t refused_early; /* closed before HELLO: limits, timeouts, garbage */
+    struct control_hooks hooks;
 };
 
 /* Listens on path (a stale socket there is replaced; anything else there
@@ -49,5 +64,8 @@ void control_stop(struct control *c, void (*stopped)(struct control *c));
 
 /* The registry's window changed (reload): re-arm expiry. */
 void control_window_changed(struct control *c);
+
+/* Tells p (if still connected) that its rule table changed. */
+void control_rules_changed(struct proc *p);
 
 #endif

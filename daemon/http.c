@@ -406,6 +406,7 @@ static void on_connection(uv_stream_t *server, int status)
     sc->srv = srv;
     sc->posted_tail = &sc->posted;
     http_conn_init(&sc->core, &srv->env, &conn_io);
+    sc->core.over_unix = !tcp;
     sc->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = sc;

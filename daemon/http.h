@@ -138,6 +138,9 @@ const char *http_req_tail(const struct http_req *req);
 const struct http_query *http_req_query(const struct http_req *req);
 /* The first value of header name (any case), or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
+/* True for a request that came over the unix socket, whose file mode and
+ * group are its access control (TCP on the loopback has none). */
+bool http_req_over_unix(const struct http_req *req);
 /* The body of a POST (NULL and 0 when there is none). */
 const void *http_req_body(const struct http_req *req, size_t *len);
 

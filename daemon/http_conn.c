@@ -867,6 +867,11 @@ const char *http_req_header(const struct http_req *req, const char *name)
     return NULL;
 }
 
+bool http_req_over_unix(const struct http_req *req)
+{
+    return req->conn->over_unix;
+}
+
 const void *http_req_body(const struct http_req *req, size_t *len)
 {
     *len = req->body_len;

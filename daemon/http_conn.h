@@ -152,6 +152,7 @@ struct http_conn {
     const char *err_reason;     /* static */
     char allow[HTTP_ALLOW_MAX]; /* for a 405 */
     bool in_field, headers_done;
+    bool over_unix; /* accepted on the unix socket (set by the server after init) */
     bool in_pump; /* parsing or dispatching: do not re-enter */
     bool reading, no_input, eof;
     bool held;       /* a handler holds req */

@@ -25,6 +25,8 @@ void registry_init(struct registry *reg, uint64_t window_ns, const struct regist
 
 static void proc_free(struct proc *p)
 {
+    if (p->rules)
+        munmap(p->rules, FR_ABI_RULES_BYTES);
     munmap((void *)p->base, p->size);
     free(p);
 }
@@ -51,6 +53,45 @@ static void unlink_proc(struct registry *reg, struct proc *p)
     p->removed = true;
     if (p->refs == 0)
         proc_free(p);
+}
+
+/* The rule table is the one part of a region the daemon writes. It is
+ * mapped on its own, writable, only where the header puts it inside the
+ * region past the header page; an fd the process opened read-only, or an
+ * older library without a table, just gets no rules. */
+static void map_rules(struct proc *p, int memfd)
+{
+    uint64_t off;
+    uint32_t cap;
+    if (p->rd.h.abi_minor < 1)
+        return;
+    memcpy(&off, p->base + offsetof(struct fr_abi_header, rules_off), sizeof off);
+    memcpy(&cap, p->base + offsetof(struct fr_abi_header, rules_cap), sizeof cap);
+    if (!off || off % 4096 || off < FR_ABI_HEADER_PAGE || cap < FR_ABI_RULES_MAX ||
+        off > p->size || p->size - off < FR_ABI_RULES_BYTES)
+        return;
+    void *m = mmap(NULL, FR_ABI_RULES_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, (off_t)off);
+    p->rules = m == MAP_FAILED ? NULL : m;
+}
+
+bool registry_publish_rules(struct proc *p, const struct fr_abi_rule *r, unsigned n, uint64_t gen)
+{
+    struct fr_abi_rules *t = p->rules;
+    if (!t)
+        return false;
+    if (n > FR_ABI_RULES_MAX)
+        n = FR_ABI_RULES_MAX;
+    /* Our own counter, not the table's: the process may have changed it. */
+    uint32_t s = p->rules_seq + 1;
+    p->rules_seq += 2;
+    atomic_store_explicit(&t->seq, s, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    t->count = n;
+    t->gen = gen;
+    memcpy(t->rules, r, n * sizeof *r);
+    atomic_store_explicit(&t->seq, s + 1, memory_order_release);
+    p->rules_gen = gen;
+    return true;
 }
 
 int registry_add(struct registry *reg, int memfd, uint32_t pid, uint32_t uid, uint64_t now_ns,
@@ -103,6 +144,7 @@ int registry_add(struct registry *reg, int memfd, uint32_t pid, uint32_t uid, ui
                  strerror(-err));
         goto unmap;
     }
+    map_rules(p, memfd);
     close(memfd);
 
     /* The same region again (the library reconnecting): replace the entry

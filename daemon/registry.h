@@ -33,6 +33,10 @@ struct proc {
     const unsigned char *base; /* owns: read-only mapping */
     size_t size;
     struct reader rd; /* opened on base at registration */
+    struct fr_abi_rules *rules; /* owns: a writable mapping of the region's rule table,
+                                 * NULL when the region has none we can map */
+    uint64_t rules_gen;         /* what was published there last */
+    uint32_t rules_seq;         /* the table's seqlock, as we last left it (even) */
     char name[FR_ABI_NAME_MAX];
     enum proc_state state;
     int exit_status;
@@ -76,6 +80,13 @@ void registry_end(struct registry *reg, struct proc *p, bool said_goodbye, int s
 /* Drops ended processes older than the window. Returns the time the next
  * one is due (UINT64_MAX: none). */
 uint64_t registry_expire(struct registry *reg, uint64_t now_ns);
+
+/* Writes n rules (n <= FR_ABI_RULES_MAX) into p's rule table under its
+ * seqlock. The daemon never reads that memory back: the process owns it
+ * and may scribble on it, which only changes what the process itself
+ * checks. False when p has no table. */
+bool registry_publish_rules(struct proc *p, const struct fr_abi_rule *r, unsigned n,
+                            uint64_t gen);
 
 void proc_ref(struct proc *p);
 void proc_unref(struct registry *reg, struct proc *p);

@@ -2,8 +2,7 @@
  *
  * The handler (loop thread) checks the query and picks the processes
  * (daemon/capture.h); the job (thread pool) encodes their window into a
- * sink that hands chunks to the HTTP layer and waits while SNAP_INFLIGHT
- * of them are unsent.
+ * sink that hands chunks to the HTTP layer (daemon/http_sink.h).
  */
 #define _GNU_SOURCE
 #include "daemon/snapshot.h"
@@ -19,6 +18,7 @@
 #include <string.h>
 
 #include "daemon/capture.h"
+#include "daemon/http_sink.h"
 
 const double snap_bucket_le[SNAP_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
                                              0.05,  0.1,    0.25,  0.5,  1.0};
@@ -31,20 +31,12 @@ struct snap_job {
     struct snap_service *svc; /* borrows */
     struct http_req *req;     /* borrows until finished */
     struct capture cap;       /* owns */
+    struct http_sink out;
     uint64_t seconds_ns;
     bool json;
     uint64_t t0;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned inflight; /* chunks handed to HTTP, not yet sent */
-    bool aborted;      /* client gone */
-    int err;           /* how the job ended */
-    bool streamed;     /* a response was started */
-};
-
-struct chunk {
-    struct snap_job *job;
-    unsigned char data[];
+    int err;       /* how the job ended */
+    bool streamed; /* a response was started */
 };
 
 void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry *reg,
@@ -58,58 +50,7 @@ void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry 
     s->max_running = max_running;
 }
 
-/* ---- the sink: pool thread ---- */
-
-static void chunk_done(int status, void *arg)
-{
-    struct chunk *c = arg;
-    struct snap_job *j = c->job;
-    pthread_mutex_lock(&j->mu);
-    j->inflight--;
-    if (status < 0)
-        j->aborted = true;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    free(c);
-}
-
-static int job_write(void *ctx, const void *buf, size_t len)
-{
-    struct snap_job *j = ctx;
-    pthread_mutex_lock(&j->mu);
-    while (j->inflight >= SNAP_INFLIGHT && !j->aborted)
-        pthread_cond_wait(&j->cv, &j->mu);
-    bool gone = j->aborted;
-    if (!gone)
-        j->inflight++;
-    pthread_mutex_unlock(&j->mu);
-    if (gone)
-        return -ECONNRESET;
-    struct chunk *c = malloc(sizeof *c + len);
-    int err = -ENOMEM;
-    if (c) {
-        c->job = j;
-        memcpy(c->data, buf, len);
-        err = http_stream_write(j->req, c->data, len, chunk_done, c);
-    }
-    if (err < 0) {
-        free(c);
-        pthread_mutex_lock(&j->mu);
-        j->inflight--;
-        pthread_mutex_unlock(&j->mu);
-    }
-    return err;
-}
-
-/* Waits until HTTP has sent (or dropped) every chunk: they point into
- * memory the job frees. */
-static void drain(struct snap_job *j)
-{
-    pthread_mutex_lock(&j->mu);
-    while (j->inflight > 0)
-        pthread_cond_wait(&j->cv, &j->mu);
-    pthread_mutex_unlock(&j->mu);
-}
+/* ---- the pool thread ---- */
 
 /* Called once the newest event is known, before the first byte. */
 static int job_start(void *arg, uint64_t newest)
@@ -130,10 +71,9 @@ static void job_run(uv_work_t *w)
     struct snap_job *j = w->data;
     struct capture_opts o = {.last_ns = j->seconds_ns, .max_bytes = j->svc->max_bytes,
                              .json = j->json};
-    struct enc_sink sink = {job_write, j};
-    int err = capture_encode(&j->cap, &o, &sink, job_start, j);
+    int err = capture_encode(&j->cap, &o, &j->out.sink, job_start, j);
     if (j->streamed) {
-        drain(j);
+        http_sink_drain(&j->out);
         /* A failed encode must not look like a whole trace: only a complete
          * one gets the last chunk; any other is cut off. */
         if (err == 0)
@@ -164,13 +104,12 @@ static void job_after(uv_work_t *w, int status)
         while (b < SNAP_BUCKETS && secs > snap_bucket_le[b])
             b++;
         s->bucket[b]++;
-    } else if (j->aborted || j->err == -ECONNRESET) {
+    } else if (http_sink_aborted(&j->out) || j->err == -ECONNRESET) {
         s->aborted_total++;
     } else {
         s->failed_total++;
     }
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
+    http_sink_fini(&j->out);
     free(j);
     /* A snapshot decodes the whole window (tens of MB) in a pool thread's
      * malloc arena, which glibc keeps: after a few snapshots the daemon
@@ -178,16 +117,6 @@ static void job_after(uv_work_t *w, int status)
      * back; the next snapshot pays the page faults (~10 ms for 8 MiB). */
     if (s->running == 0)
         malloc_trim(0);
-}
-
-static void on_abort(struct http_req *req, void *arg)
-{
-    struct snap_job *j = arg;
-    (void)req;
-    pthread_mutex_lock(&j->mu);
-    j->aborted = true;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
 }
 
 struct selection {
@@ -298,10 +227,8 @@ void snap_handle(struct http_req *req, void *arg)
     j->seconds_ns = sel.seconds_ns;
     j->json = sel.json;
     j->t0 = uv_hrtime();
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
+    http_sink_init(&j->out, req);
     j->work.data = j;
     s->running++;
-    http_on_abort(req, on_abort, j);
     uv_queue_work(s->loop, &j->work, job_run, job_after);
 }

@@ -3,7 +3,7 @@
  *
  * Selection and limits are decided on the loop; copying the rings,
  * decoding and encoding run on libuv's thread pool and stream chunk by
- * chunk, at most SNAP_INFLIGHT chunks ahead of the socket, so a slow
+ * chunk, at most HTTP_SINK_INFLIGHT chunks ahead of the socket, so a slow
  * client holds a few chunks, never the trace, and never the loop.
  */
 #ifndef FR_DAEMON_SNAPSHOT_H
@@ -15,7 +15,6 @@
 #include "daemon/http.h"
 #include "daemon/registry.h"
 
-#define SNAP_INFLIGHT 4
 
 /* The duration histogram's upper bounds, seconds (Prometheus buckets). */
 #define SNAP_BUCKETS 10
