@@ -16,7 +16,6 @@
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "daemon/config_schema.h"
 #include "daemon/control.h"
 #include "daemon/http.h"
+#include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/registry.h"
 #include "daemon/snapshot.h"
@@ -57,17 +57,6 @@ struct daemon {
     uv_signal_t sig_hup, sig_term, sig_int;
     int stopping;
 };
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("flightrecd: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
 
 /* Loads path (NULL: defaults) into *out, or prints why not. */
 static int load(const char *path, struct dconfig *out)
@@ -137,7 +126,7 @@ static void raise_fd_limit(void)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-            say("cannot raise the open-file limit: %s", strerror(errno));
+            dlog("cannot raise the open-file limit: %s", strerror(errno));
     }
 }
 
@@ -157,7 +146,7 @@ static void on_reload(uv_signal_t *h, int sig)
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)(uv_hrtime() / 1000));
     if (!dm->config_path || load(dm->config_path, &next) < 0) {
         if (dm->config_path) {
-            say("reload: %s refused; the running config stays", dm->config_path);
+            dlog("reload: %s refused; the running config stays", dm->config_path);
             dm->msrc.config_reload_failures++;
         }
         sd_notify(0, "READY=1");
@@ -168,9 +157,9 @@ static void on_reload(uv_signal_t *h, int sig)
     if (strcmp(next.control_socket, dm->cfg.control_socket) != 0 ||
         strcmp(next.http.unix_socket, dm->cfg.http.unix_socket) != 0 ||
         memcmp(&next.http.listen, &dm->cfg.http.listen, sizeof next.http.listen) != 0)
-        say("reload: socket addresses change at the next restart");
+        dlog("reload: socket addresses change at the next restart");
     if (next.limits.max_connections != dm->cfg.limits.max_connections)
-        say("reload: limits.max_connections changes at the next restart");
+        dlog("reload: limits.max_connections changes at the next restart");
     struct dconfig old = dm->cfg;
     dm->cfg = next;
     memcpy(dm->cfg.control_socket, old.control_socket, sizeof old.control_socket);
@@ -179,7 +168,7 @@ static void on_reload(uv_signal_t *h, int sig)
     apply_limits(dm);
     control_window_changed(&dm->ctl);
     dm->msrc.config_reloads++;
-    say("reload: %s in force", dm->config_path);
+    dlog("reload: %s in force", dm->config_path);
     sd_notify(0, "READY=1");
 }
 
@@ -209,7 +198,7 @@ static void on_stop(uv_signal_t *h, int sig)
     struct daemon *dm = h->data;
     if (dm->stopping++)
         return;
-    say("stopping on signal %d", sig);
+    dlog("stopping on signal %d", sig);
     sd_notify(0, "STOPPING=1");
     uv_signal_stop(&dm->sig_hup);
     http_stop(dm->http, http_stopped);
@@ -244,7 +233,7 @@ static int start_http(struct daemon *dm)
             return err;
     err = http_start(dm->http);
     if (err < 0)
-        say("cannot listen on %s or %s: %s", listen, dm->cfg.http.unix_socket, strerror(-err));
+        dlog("cannot listen on %s or %s: %s", listen, dm->cfg.http.unix_socket, strerror(-err));
     return err;
 }
 
@@ -316,7 +305,7 @@ int main(int argc, char **argv)
     dm.sig_hup.data = dm.sig_term.data = dm.sig_int.data = &dm;
     int err = control_start(&dm.ctl, dm.loop, &dm.reg, dm.cfg.control_socket, PENDING_MAX);
     if (err < 0) {
-        say("cannot listen on %s: %s", dm.cfg.control_socket, strerror(-err));
+        dlog("cannot listen on %s: %s", dm.cfg.control_socket, strerror(-err));
         return 1;
     }
     if (start_http(&dm) < 0) {
@@ -336,7 +325,7 @@ int main(int argc, char **argv)
 
     char listen[64];
     cfg_addr_format(&dm.cfg.http.listen, listen, sizeof listen);
-    say("ready: http://%s/debug/flightrecorder, %s; processes register at %s", listen,
+    dlog("ready: http://%s/debug/flightrecorder, %s; processes register at %s", listen,
         dm.cfg.http.unix_socket, dm.cfg.control_socket);
     sd_notifyf(0, "READY=1\nSTATUS=serving http://%s", listen);
 
@@ -344,6 +333,6 @@ int main(int argc, char **argv)
     http_free(dm.http);
     registry_fini(&dm.reg);
     uv_loop_close(dm.loop);
-    say("stopped");
+    dlog("stopped");
     return 0;
 }
