@@ -182,38 +182,6 @@ static const char *quote(char *buf, size_t cap, const char *s, size_t len)
 
 #define QBUF (QUOTE_MAX * 4 + 8)
 
-/* "256MiB", "1GiB", "4096": the largest binary unit that divides v. */
-static void fmt_size(char *buf, size_t len, uint64_t v)
-{
-    static const struct {
-        const char *name;
-        uint64_t mult;
-    } u[] = {{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}};
-    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
-        if (v && v % u[i].mult == 0) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(v / u[i].mult), u[i].name);
-            return;
-        }
-    }
-    snprintf(buf, len, "%llu", (unsigned long long)v);
-}
-
-/* "100ms", "1h": the largest unit that divides ns. */
-static void fmt_duration(char *buf, size_t len, uint64_t ns)
-{
-    static const struct {
-        const char *name;
-        uint64_t mult;
-    } u[] = {{"h", 3600000000000ull}, {"m", 60000000000ull}, {"s", 1000000000ull},
-             {"ms", 1000000ull},      {"us", 1000ull},       {"ns", 1}};
-    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
-        if (ns % u[i].mult == 0 && (ns || u[i].mult == 1)) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(ns / u[i].mult), u[i].name);
-            return;
-        }
-    }
-}
-
 static const char *what(const struct cfg_opt *o)
 {
     switch (o->type) {
@@ -430,11 +398,11 @@ static int parse_number(struct walk *w, const struct cfg_opt *o, void *field, co
     uint64_t max = o->max && o->max < width ? o->max : width;
     if (v < o->min || v > max) {
         if (o->type == CFG_SIZE) {
-            fmt_size(lo, sizeof lo, o->min);
-            fmt_size(hi, sizeof hi, max);
+            units_format_size(lo, sizeof lo, o->min);
+            units_format_size(hi, sizeof hi, max);
         } else if (o->type == CFG_DURATION) {
-            fmt_duration(lo, sizeof lo, o->min);
-            fmt_duration(hi, sizeof hi, max);
+            units_format_duration(lo, sizeof lo, o->min);
+            units_format_duration(hi, sizeof hi, max);
         } else {
             snprintf(lo, sizeof lo, "%llu", (unsigned long long)o->min);
             snprintf(hi, sizeof hi, "%llu", (unsigned long long)max);
