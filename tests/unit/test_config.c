@@ -31,6 +31,24 @@ struct t_sub {
     bool flag;
 };
 
+enum t_color { T_RED = 1, T_GREEN = 2, T_BLUE = 7 };
+
+static const struct cfg_enum t_colors[] = {
+    {"red", T_RED},
+    {"green", T_GREEN},
+    {"blue", T_BLUE},
+    {NULL, 0},
+};
+
+struct t_item {
+    char name[8];   /* required */
+    uint32_t color; /* enum t_color */
+    uint64_t dur;   /* required when n > 1; not with blue */
+    uint16_t n;
+};
+
+#define T_ITEMS_MAX 3
+
 struct t_all {
     bool b;
     uint32_t u32;
@@ -42,6 +60,9 @@ struct t_all {
     struct cfg_addr addr;
     struct t_sub sub;
     struct cfg_raw any, map, seq;
+    uint32_t color;
+    uint32_t n_items;
+    struct t_item items[T_ITEMS_MAX];
 };
 
 /* Refuses flag: true together with u8 above 100, for cfg_fail(). */
@@ -62,6 +83,45 @@ static const struct cfg_opt t_sub_opts[] = {
     {NULL},
 };
 
+/* Tells a key the file set from a default, with cfg_is_set(). */
+static int item_check(void *sec, const struct cfg_ctx *cx)
+{
+    const struct t_item *it = sec;
+    if (!cfg_is_set(cx, "name"))
+        return cfg_fail(cx, NULL, "name is required");
+    if (it->n > 1 && !cfg_is_set(cx, "dur"))
+        return cfg_fail(cx, NULL, "dur is required when n is above 1");
+    if (it->color == T_BLUE && cfg_is_set(cx, "dur"))
+        return cfg_fail(cx, "dur", "does not apply to blue");
+    return 0;
+}
+
+static const struct cfg_opt t_item_opts[] = {
+    {"name", CFG_STRING, CFG_FIELD(struct t_item, name), .min = 1},
+    {"color", CFG_ENUM, CFG_FIELD(struct t_item, color), .def = "green", .names = t_colors},
+    {"dur", CFG_DURATION, CFG_FIELD(struct t_item, dur), .def = "1s", .max = 3600000000000ull},
+    {"n", CFG_UINT, CFG_FIELD(struct t_item, n), .def = "1", .min = 1, .max = 10},
+    {NULL},
+};
+
+/* Across items, with cfg_fail_item(): names are unique; and, to point at
+ * an item's key the file may have left out, u32 13 refuses green items. */
+static int t_check(void *sec, const struct cfg_ctx *cx)
+{
+    const struct t_all *a = sec;
+    for (uint32_t i = 0; i < a->n_items; i++) {
+        for (uint32_t j = 0; j < i; j++)
+            if (strcmp(a->items[i].name, a->items[j].name) == 0)
+                return cfg_fail_item(cx, "items", i, "name", "\"%s\" is also the name of items[%u]",
+                                     a->items[i].name, j);
+        if (a->u32 == 13 && a->items[i].color == T_GREEN)
+            return cfg_fail_item(cx, "items", i, "color", "green does not go with u32 13");
+        if (a->u32 == 14 && a->items[i].n == 10)
+            return cfg_fail_item(cx, "items", i, NULL, "n 10 does not go with u32 14");
+    }
+    return 0;
+}
+
 static const struct cfg_opt t_opts[] = {
     {"b", CFG_BOOL, CFG_FIELD(struct t_all, b), .def = "true"},
     {"u32", CFG_UINT, CFG_FIELD(struct t_all, u32), .def = "5", .min = 1, .max = 100},
@@ -78,10 +138,14 @@ static const struct cfg_opt t_opts[] = {
     {"any", CFG_RAW, CFG_FIELD(struct t_all, any)},
     {"map", CFG_RAW, CFG_FIELD(struct t_all, map), .flags = CFG_F_MAP},
     {"seq", CFG_RAW, CFG_FIELD(struct t_all, seq), .flags = CFG_F_SEQ},
+    {"color", CFG_ENUM, CFG_FIELD(struct t_all, color), .def = "blue", .names = t_colors},
+    {"items", CFG_LIST, CFG_LIST_FIELD(struct t_all, items, n_items), .sub = t_item_opts,
+     .check = item_check},
     {NULL},
 };
 
-static const struct cfg_opt t_root = {"", CFG_SECTION, 0, sizeof(struct t_all), .sub = t_opts};
+static const struct cfg_opt t_root = {
+    "", CFG_SECTION, 0, sizeof(struct t_all), .sub = t_opts, .check = t_check};
 
 static int t_load(const char *yaml, struct t_all *out, struct diag *d)
 {
@@ -162,6 +226,12 @@ static void test_config_defaults_come_from_the_table(void **state)
     assert_int_equal(a.any.n, 0);
     assert_int_equal(a.map.n, 0);
     assert_int_equal(a.seq.n, 0);
+    assert_int_equal(a.color, T_BLUE);
+    assert_int_equal(a.n_items, 0);
+    struct t_item zero;
+    memset(&zero, 0, sizeof zero);
+    for (int i = 0; i < T_ITEMS_MAX; i++)
+        assert_memory_equal(&a.items[i], &zero, sizeof zero);
 }
 
 static void test_config_empty_input_gives_the_defaults(void **state)
@@ -175,7 +245,9 @@ static void test_config_empty_input_gives_the_defaults(void **state)
         assert_memory_equal(&a, &def, sizeof a);
     }
     /* A section or a raw subtree left empty (keys commented out) too. */
-    struct t_all a = load_ok("sub:\nany: ~\nmap:\nseq: []\n");
+    struct t_all a = load_ok("sub:\nany: ~\nmap:\nseq: []\nitems: []\n");
+    assert_memory_equal(&a, &def, sizeof a);
+    a = load_ok("items:\n");
     assert_memory_equal(&a, &def, sizeof a);
 }
 
@@ -542,6 +614,123 @@ static void test_config_pathological_inputs_stop_early(void **state)
     free(buf);
 }
 
+static void test_config_enum_takes_one_of_its_names(void **state)
+{
+    (void)state;
+    assert_int_equal(load_ok("color: red").color, T_RED);
+    assert_int_equal(load_ok("color: 'green'").color, T_GREEN);
+    assert_int_equal(load_ok("b: false").color, T_BLUE);
+    expect_fail("color: rde\n", "t.yaml:1:8: color: \"rde\" is not one of red, green, blue");
+    /* Exact names: no case folding, no numbers. */
+    expect_fail("color: Red\n", "t.yaml:1:8: color: \"Red\" is not one of red, green, blue");
+    expect_fail("color: 1\n", "t.yaml:1:8: color: \"1\" is not one of red, green, blue");
+    expect_fail("color: \"red\\0\"\n",
+                "t.yaml:1:8: color: \"red\\x00\" is not one of red, green, blue");
+    expect_fail("color:\n", "t.yaml:1:7: color: expected one of red, green, blue, found nothing");
+    expect_fail("color: [red]\n",
+                "t.yaml:1:8: color: expected one of red, green, blue, found a list");
+}
+
+static void test_config_list_items_get_their_defaults(void **state)
+{
+    (void)state;
+    struct t_all a = load_ok("items:\n"
+                             "  - name: a\n"
+                             "  - name: b\n"
+                             "    color: red\n"
+                             "    n: 3\n"
+                             "    dur: 250ms\n"
+                             "  - {name: c, color: blue}\n");
+    assert_int_equal(a.n_items, 3);
+    assert_string_equal(a.items[0].name, "a");
+    assert_int_equal(a.items[0].color, T_GREEN);
+    assert_int_equal(a.items[0].dur, 1000000000ull);
+    assert_int_equal(a.items[0].n, 1);
+    assert_string_equal(a.items[1].name, "b");
+    assert_int_equal(a.items[1].color, T_RED);
+    assert_int_equal(a.items[1].dur, 250000000ull);
+    assert_int_equal(a.items[1].n, 3);
+    assert_string_equal(a.items[2].name, "c");
+    assert_int_equal(a.items[2].color, T_BLUE);
+    assert_int_equal(a.items[2].dur, 1000000000ull);
+
+    /* Items past the count stay zero. */
+    a = load_ok("items: [{name: x}]");
+    assert_int_equal(a.n_items, 1);
+    assert_string_equal(a.items[0].name, "x");
+    struct t_item zero;
+    memset(&zero, 0, sizeof zero);
+    assert_memory_equal(&a.items[1], &zero, sizeof zero);
+    assert_memory_equal(&a.items[2], &zero, sizeof zero);
+
+    /* At the list's key's own indentation. */
+    a = load_ok("items:\n- name: x\n- name: y\nb: false\n");
+    assert_int_equal(a.n_items, 2);
+    assert_string_equal(a.items[1].name, "y");
+    assert_false(a.b);
+}
+
+static void test_config_list_errors_name_the_item(void **state)
+{
+    (void)state;
+    expect_fail("items:\n  - name: a\n  - name: b\n    dur: 5x\n",
+                "t.yaml:4:10: items[1].dur: \"5x\" is not a duration");
+    expect_fail("items:\n  - name: a\n    nmae: b\n",
+                "t.yaml:3:5: items[0]: unknown key \"nmae\" (did you mean \"name\"?)");
+    expect_fail("items:\n  - name: a\n    n: 2\n    n: 3\n",
+                "t.yaml:4:5: items[0].n: duplicate key (first at line 3)");
+    expect_fail("items:\n  - {name: a}\n  - {name: b, color: pink}\n",
+                "t.yaml:3:22: items[1].color: \"pink\" is not one of red, green, blue");
+    expect_fail("items:\n  - name: a\n  - b\n",
+                "t.yaml:3:5: items[1]: expected a map, found \"b\"");
+    expect_fail("items:\n  - name: a\n  -\n",
+                "t.yaml:3:4: items[1]: expected a map, found nothing");
+    expect_fail("items:\n  - [name, a]\n", "t.yaml:2:5: items[0]: expected a map, found a list");
+    expect_fail("items: {name: a}\n", "t.yaml:1:8: items: expected a list, found a map");
+    expect_fail("items: a\n", "t.yaml:1:8: items: expected a list, found \"a\"");
+    expect_fail("items: !!set [{name: a}]\n",
+                "t.yaml:1:8: items: tag \"tag:yaml.org,2002:set\" is not supported");
+    expect_fail("items: [!!omap {name: a}]\n",
+                "t.yaml:1:9: items[0]: tag \"tag:yaml.org,2002:omap\" is not supported");
+    /* One item more than the array holds: refused at that item, before
+     * any item is walked (the first one here is bad too). */
+    expect_fail("items:\n  - {name: a, bad: 1}\n  - {name: b}\n  - {name: c}\n  - {name: d}\n",
+                "t.yaml:5:5: items: more than 3 items");
+}
+
+static void test_config_item_check_tells_set_from_default(void **state)
+{
+    (void)state;
+    /* Left out: the item's own place. */
+    expect_fail("items:\n  - color: red\n", "t.yaml:2:5: items[0]: name is required");
+    expect_fail("items:\n  - name: a\n  - name: b\n    n: 2\n",
+                "t.yaml:3:5: items[1]: dur is required when n is above 1");
+    /* Set to its default value is still set. */
+    expect_fail("items:\n  - name: a\n    color: blue\n    dur: 1s\n",
+                "t.yaml:4:10: items[0].dur: does not apply to blue");
+    struct t_all a = load_ok("items: [{name: a, color: blue}, {name: b, n: 2, dur: 1s}]");
+    assert_int_equal(a.n_items, 2);
+    assert_int_equal(a.items[1].n, 2);
+    /* The string's own bound still holds inside an item. */
+    expect_fail("items: [{name: ''}]\n", "t.yaml:1:16: items[0].name: must not be empty");
+}
+
+static void test_config_section_check_points_into_items(void **state)
+{
+    (void)state;
+    /* The second of two equal names, at that name. */
+    expect_fail("items:\n  - name: a\n  - name: b\n  - name:   a\n",
+                "t.yaml:4:13: items[2].name: \"a\" is also the name of items[0]");
+    /* A key the item set, then one it left out (the item's place). */
+    expect_fail("u32: 13\nitems:\n  - {name: a, color: red}\n  - {name: b, color: green}\n",
+                "t.yaml:4:22: items[1].color: green does not go with u32 13");
+    expect_fail("u32: 13\nitems:\n  - {name: a, color: red}\n  - name: b\n",
+                "t.yaml:4:5: items[1].color: green does not go with u32 13");
+    /* No key: the item. */
+    expect_fail("u32: 14\nitems:\n  - name: a\n    n: 10\n    dur: 1s\n",
+                "t.yaml:3:5: items[0]: n 10 does not go with u32 14");
+}
+
 static char *write_tmp(const char *content, size_t len)
 {
     char *path = strdup("/tmp/test_config.XXXXXX");
@@ -639,6 +828,48 @@ static void test_config_bad_default_is_caught(void **state)
     static const struct cfg_opt outside_root = {"", CFG_SECTION, 0, sizeof(struct t_all),
                                                 .sub = outside};
     assert_int_equal(cfg_defaults(&outside_root, &a, &d), -EINVAL);
+
+    /* An ENUM without names, a LIST whose array is shorter than its max
+     * or whose count lies inside the array, a bad default of an item. */
+    static const struct cfg_opt no_names[] = {
+        {"c", CFG_ENUM, CFG_FIELD(struct t_all, color), .def = "red"},
+        {NULL},
+    };
+    static const struct cfg_opt short_list[] = {
+        {"items", CFG_LIST, CFG_LIST_FIELD(struct t_all, items, n_items), .sub = t_item_opts,
+         .max = T_ITEMS_MAX + 1},
+        {NULL},
+    };
+    static const struct cfg_opt count_inside[] = {
+        {"items", CFG_LIST, CFG_FIELD(struct t_all, items), .elem = sizeof(struct t_item),
+         .count = offsetof(struct t_all, items) + 4, .sub = t_item_opts},
+        {NULL},
+    };
+    static const struct cfg_opt bad_item_opts[] = {
+        {"d", CFG_DURATION, CFG_FIELD(struct t_item, dur), .def = "soon"},
+        {NULL},
+    };
+    static const struct cfg_opt bad_item[] = {
+        {"items", CFG_LIST, CFG_LIST_FIELD(struct t_all, items, n_items), .sub = bad_item_opts},
+        {NULL},
+    };
+    const struct cfg_opt *bad_tables[] = {no_names, short_list, count_inside, bad_item};
+    char want[4][96];
+    snprintf(want[0], sizeof want[0], "<defaults>: c: bad table row (type %d, offset %zu, size 4)",
+             CFG_ENUM, offsetof(struct t_all, color));
+    snprintf(want[1], sizeof want[1],
+             "<defaults>: items: bad table row (type %d, offset %zu, size %zu)", CFG_LIST,
+             offsetof(struct t_all, items), sizeof a.items);
+    strcpy(want[2], want[1]);
+    strcpy(want[3], "<defaults>: items[0].d: \"soon\" is not a duration");
+    for (size_t i = 0; i < sizeof bad_tables / sizeof bad_tables[0]; i++) {
+        const struct cfg_opt root = {"", CFG_SECTION, 0, sizeof(struct t_all),
+                                     .sub = bad_tables[i]};
+        assert_int_equal(cfg_defaults(&root, &a, &d), -EINVAL);
+        diag_format(&d, text, sizeof text);
+        assert_string_equal(text, want[i]);
+        assert_int_equal(cfg_load_buffer(&root, "t.yaml", "", 0, &a, &d), -EINVAL);
+    }
 }
 
 static void test_config_diag_format_leaves_out_what_is_unknown(void **state)
@@ -886,6 +1117,11 @@ int main(void)
         cmocka_unit_test(test_config_check_callback_points_at_the_key),
         cmocka_unit_test(test_config_input_size_is_bounded),
         cmocka_unit_test(test_config_pathological_inputs_stop_early),
+        cmocka_unit_test(test_config_enum_takes_one_of_its_names),
+        cmocka_unit_test(test_config_list_items_get_their_defaults),
+        cmocka_unit_test(test_config_list_errors_name_the_item),
+        cmocka_unit_test(test_config_item_check_tells_set_from_default),
+        cmocka_unit_test(test_config_section_check_points_into_items),
         cmocka_unit_test(test_config_file_errors),
         cmocka_unit_test(test_config_bad_default_is_caught),
         cmocka_unit_test(test_config_diag_format_leaves_out_what_is_unknown),
