@@ -15,7 +15,8 @@
  *     load makes sure nothing but the end of the stream follows it.
  *  3. walk_section() walks it against the tables into scratch memory that
  *     already holds the defaults; only a load that passed everything is
- *     copied to the caller's struct.
+ *     copied to the caller's struct. A list's items are walked like
+ *     sections (walk_list()), each into its slot of an array.
  *
  * Owns nothing between calls; no global state; any thread. Never prints:
  * every error becomes a struct diag.
@@ -40,6 +41,7 @@
 
 #define ROWS_MAX  64 /* rows in one table */
 #define QUOTE_MAX 40 /* bytes of a value shown in a message */
+#define NAMES_MAX 96 /* bytes of an ENUM's names shown in a message */
 
 /* One load (or one application of defaults). */
 struct walk {
@@ -52,12 +54,14 @@ struct walk {
 /* Where a section's key was, for duplicates and for cfg_fail(). */
 struct seen {
     unsigned key_line;
-    unsigned line, col; /* of the value */
+    unsigned line, col;       /* of the value */
+    const yaml_node_t *value; /* borrows the document's; for cfg_fail_item() */
     bool set;
 };
 
 struct cfg_ctx {
     struct walk *w;
+    yaml_document_t *doc; /* borrows: alive while checks run */
     const struct cfg_opt *rows;
     const struct seen *seen;
     unsigned line, col; /* of the section's map; 0 when the file has none */
@@ -112,14 +116,28 @@ __attribute__((format(printf, 3, 4))) static int fail_at(struct walk *w, const y
     return err;
 }
 
+/* The row of rows named key, or -1. */
+static int row_index(const struct cfg_opt *rows, const char *key)
+{
+    for (int i = 0; key && rows && rows[i].key; i++)
+        if (strcmp(rows[i].key, key) == 0)
+            return i;
+    return -1;
+}
+
+bool cfg_is_set(const struct cfg_ctx *cx, const char *key)
+{
+    int i = row_index(cx->rows, key);
+    return i >= 0 && cx->seen[i].set;
+}
+
 int cfg_fail(const struct cfg_ctx *cx, const char *key, const char *fmt, ...)
 {
     unsigned line = cx->line, col = cx->col;
-    for (size_t i = 0; key && cx->rows[i].key; i++) {
-        if (strcmp(cx->rows[i].key, key) == 0 && cx->seen[i].set) {
-            line = cx->seen[i].line;
-            col = cx->seen[i].col;
-        }
+    int i = row_index(cx->rows, key);
+    if (i >= 0 && cx->seen[i].set) {
+        line = cx->seen[i].line;
+        col = cx->seen[i].col;
     }
     va_list ap;
     va_start(ap, fmt);
@@ -139,10 +157,61 @@ static size_t path_push(struct walk *w, const char *key)
     return old;
 }
 
+/* Appends "[idx]", for an item of the list the path names. */
+static size_t path_index(struct walk *w, uint32_t idx)
+{
+    size_t old = w->plen;
+    int n = snprintf(w->path + old, sizeof w->path - old, "[%u]", (unsigned)idx);
+    if (n > 0)
+        w->plen = old + (size_t)n < sizeof w->path ? old + (size_t)n : sizeof w->path - 1;
+    return old;
+}
+
 static void path_pop(struct walk *w, size_t old)
 {
     w->plen = old;
     w->path[old] = 0;
+}
+
+/* The value of key in map, or NULL. The map passed the walk, so it has no
+ * more pairs than its table has rows. */
+static const yaml_node_t *map_value(yaml_document_t *doc, const yaml_node_t *map, const char *key)
+{
+    size_t len = strlen(key);
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == len &&
+            memcmp(k->data.scalar.value, key, len) == 0)
+            return yaml_document_get_node(doc, p->value);
+    }
+    return NULL;
+}
+
+int cfg_fail_item(const struct cfg_ctx *cx, const char *list, uint32_t idx, const char *key,
+                  const char *fmt, ...)
+{
+    unsigned line = cx->line, col = cx->col;
+    int i = row_index(cx->rows, list);
+    const yaml_node_t *seq = i >= 0 && cx->seen[i].set ? cx->seen[i].value : NULL;
+    const yaml_node_t *item = NULL, *v = NULL;
+    if (seq && seq->type == YAML_SEQUENCE_NODE &&
+        idx < (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start))
+        item = yaml_document_get_node(cx->doc, seq->data.sequence.items.start[idx]);
+    if (item && item->type == YAML_MAPPING_NODE && key)
+        v = map_value(cx->doc, item, key);
+    if (v || item) {
+        line = mark_line(v ? &v->start_mark : &item->start_mark);
+        col = mark_col(v ? &v->start_mark : &item->start_mark);
+    }
+    size_t old = path_push(cx->w, list ? list : "?");
+    path_index(cx->w, idx);
+    va_list ap;
+    va_start(ap, fmt);
+    int err = vfail(cx->w, line, col, key, fmt, ap);
+    va_end(ap);
+    path_pop(cx->w, old);
+    return err;
 }
 
 /* s (len bytes, maybe with NULs or control bytes) as a quoted, escaped C
@@ -182,39 +251,22 @@ static const char *quote(char *buf, size_t cap, const char *s, size_t len)
 
 #define QBUF (QUOTE_MAX * 4 + 8)
 
-/* "256MiB", "1GiB", "4096": the largest binary unit that divides v. */
-static void fmt_size(char *buf, size_t len, uint64_t v)
+/* "one of task, region, wait": the names of an ENUM row, into buf. */
+static const char *one_of(const struct cfg_opt *o, char *buf, size_t cap)
 {
-    static const struct {
-        const char *name;
-        uint64_t mult;
-    } u[] = {{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}};
-    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
-        if (v && v % u[i].mult == 0) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(v / u[i].mult), u[i].name);
-            return;
-        }
+    size_t n = (size_t)snprintf(buf, cap, "one of");
+    for (const struct cfg_enum *e = o->names; e && e->name && n < cap; e++) {
+        int r = snprintf(buf + n, cap - n, "%s %s", e == o->names ? "" : ",", e->name);
+        if (r < 0)
+            break;
+        n += (size_t)r;
     }
-    snprintf(buf, len, "%llu", (unsigned long long)v);
+    return buf;
 }
 
-/* "100ms", "1h": the largest unit that divides ns. */
-static void fmt_duration(char *buf, size_t len, uint64_t ns)
-{
-    static const struct {
-        const char *name;
-        uint64_t mult;
-    } u[] = {{"h", 3600000000000ull}, {"m", 60000000000ull}, {"s", 1000000000ull},
-             {"ms", 1000000ull},      {"us", 1000ull},       {"ns", 1}};
-    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
-        if (ns % u[i].mult == 0 && (ns || u[i].mult == 1)) {
-            snprintf(buf, len, "%llu%s", (unsigned long long)(ns / u[i].mult), u[i].name);
-            return;
-        }
-    }
-}
-
-static const char *what(const struct cfg_opt *o)
+/* What a row's value must be: "a duration". buf (NAMES_MAX bytes) holds
+ * an ENUM's names. */
+static const char *what(const struct cfg_opt *o, char *buf)
 {
     switch (o->type) {
     case CFG_BOOL:
@@ -233,19 +285,23 @@ static const char *what(const struct cfg_opt *o)
         return "a map";
     case CFG_RAW:
         return (o->flags & CFG_F_MAP) ? "a map" : (o->flags & CFG_F_SEQ) ? "a list" : "a value";
+    case CFG_ENUM:
+        return one_of(o, buf, NAMES_MAX);
+    case CFG_LIST:
+        return "a list";
     }
     return "a value";
 }
 
 /* For "<value> is not ...": what(), with a hint where the form is not
  * obvious. */
-static const char *not_a(const struct cfg_opt *o)
+static const char *not_a(const struct cfg_opt *o, char *buf)
 {
     if (o->type == CFG_BOOL)
         return "a boolean (true or false)";
     if (o->type == CFG_ADDR)
         return "an address (HOST:PORT, HOST an IPv4 literal, [IPv6] or localhost)";
-    return what(o);
+    return what(o, buf);
 }
 
 /* "a list", "a map", or the scalar quoted. */
@@ -416,7 +472,7 @@ static void store_uint(void *field, size_t size, uint64_t v)
 static int parse_number(struct walk *w, const struct cfg_opt *o, void *field, const char *s,
                         size_t len, unsigned line, unsigned col)
 {
-    char q[QBUF], lo[32], hi[32];
+    char q[QBUF], lo[32], hi[32], nb[NAMES_MAX];
     uint64_t v = 0;
     int err = o->type == CFG_SIZE       ? units_parse_size(s, &v)
               : o->type == CFG_DURATION ? units_parse_duration(s, &v)
@@ -424,17 +480,17 @@ static int parse_number(struct walk *w, const struct cfg_opt *o, void *field, co
     if (err == -ERANGE)
         return fail(w, line, col, "%s is too large", quote(q, sizeof q, s, len));
     if (err < 0)
-        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o));
+        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o, nb));
 
     uint64_t width = o->type == CFG_UINT && o->size < 8 ? (1ull << (o->size * 8)) - 1 : UINT64_MAX;
     uint64_t max = o->max && o->max < width ? o->max : width;
     if (v < o->min || v > max) {
         if (o->type == CFG_SIZE) {
-            fmt_size(lo, sizeof lo, o->min);
-            fmt_size(hi, sizeof hi, max);
+            units_format_size(lo, sizeof lo, o->min);
+            units_format_size(hi, sizeof hi, max);
         } else if (o->type == CFG_DURATION) {
-            fmt_duration(lo, sizeof lo, o->min);
-            fmt_duration(hi, sizeof hi, max);
+            units_format_duration(lo, sizeof lo, o->min);
+            units_format_duration(hi, sizeof hi, max);
         } else {
             snprintf(lo, sizeof lo, "%llu", (unsigned long long)o->min);
             snprintf(hi, sizeof hi, "%llu", (unsigned long long)max);
@@ -474,11 +530,11 @@ static int parse_string(struct walk *w, const struct cfg_opt *o, char *field, co
 static int parse_scalar(struct walk *w, const struct cfg_opt *o, void *field, const char *s,
                         size_t len, unsigned line, unsigned col)
 {
-    char q[QBUF];
+    char q[QBUF], nb[NAMES_MAX];
     if (o->type == CFG_STRING)
         return parse_string(w, o, field, s, len, line, col);
     if (strlen(s) != len) /* a NUL inside: no spelling of any type has one */
-        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o));
+        return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o, nb));
     switch (o->type) {
     case CFG_BOOL: {
         static const char *const t[] = {"true", "True", "TRUE"}, *const f[] = {"false", "False",
@@ -499,13 +555,45 @@ static int parse_scalar(struct walk *w, const struct cfg_opt *o, void *field, co
         if (parse_addr(s, len, field) == 0)
             return 0;
         break;
+    case CFG_ENUM:
+        for (const struct cfg_enum *e = o->names; e->name; e++) {
+            if (strcmp(s, e->name) == 0) {
+                memcpy(field, &e->value, sizeof e->value);
+                return 0;
+            }
+        }
+        break;
     default:
         return fail(w, line, col, "bad table row (type %d)", (int)o->type);
     }
-    return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o));
+    return fail(w, line, col, "%s is not %s", quote(q, sizeof q, s, len), not_a(o, nb));
 }
 
 /* --- defaults --------------------------------------------------------- */
+
+/* The most items a LIST row takes. */
+static uint64_t list_max(const struct cfg_opt *o)
+{
+    return o->max ? o->max : o->elem ? o->size / o->elem : 0;
+}
+
+/* A LIST row's items are walked as sections of this row. */
+static struct cfg_opt list_item(const struct cfg_opt *o)
+{
+    return (struct cfg_opt){o->key, CFG_SECTION, 0, o->elem, .sub = o->sub, .check = o->check};
+}
+
+/* A LIST's array holds its most items, and its count (a uint32_t) lies in
+ * the section, outside the array. */
+static bool list_fits(const struct cfg_opt *sec, const struct cfg_opt *o)
+{
+    uint64_t max = list_max(o);
+    if (!o->sub || !o->elem || !max || max > o->size / o->elem)
+        return false;
+    if (o->count > sec->size || sizeof(uint32_t) > sec->size - o->count)
+        return false;
+    return o->count + sizeof(uint32_t) <= o->offset || o->count >= o->offset + o->size;
+}
 
 /* A row's field must be of the size its type writes, inside its section:
  * a wrong row would otherwise write out of bounds. Checked on every load
@@ -530,8 +618,28 @@ static bool row_fits(const struct cfg_opt *sec, const struct cfg_opt *o)
         return o->sub != NULL;
     case CFG_RAW:
         return o->size == 0 || o->size == sizeof(struct cfg_raw);
+    case CFG_ENUM:
+        return o->size == sizeof(uint32_t) && o->names && o->names[0].name;
+    case CFG_LIST:
+        return list_fits(sec, o);
     }
     return false;
+}
+
+static int apply_defaults(struct walk *w, const struct cfg_opt *sec, char *base);
+
+/* A LIST starts empty. Its item rows' defaults are applied once, to the
+ * first slot, and cleared again, so that a bad one fails cfg_defaults()
+ * like any other; walk_item() applies them to each item of the file. */
+static int list_defaults(struct walk *w, const struct cfg_opt *o, char *base)
+{
+    const struct cfg_opt item = list_item(o);
+    size_t old = path_index(w, 0);
+    int err = apply_defaults(w, &item, base + o->offset);
+    path_pop(w, old);
+    memset(base + o->offset, 0, o->size);
+    memset(base + o->count, 0, sizeof(uint32_t));
+    return err;
 }
 
 static int apply_defaults(struct walk *w, const struct cfg_opt *sec, char *base)
@@ -544,6 +652,8 @@ static int apply_defaults(struct walk *w, const struct cfg_opt *sec, char *base)
                        o->offset, o->size);
         else if (o->type == CFG_SECTION)
             err = apply_defaults(w, o, base + o->offset);
+        else if (o->type == CFG_LIST)
+            err = list_defaults(w, o, base);
         else if (o->def && o->type != CFG_RAW)
             err = parse_scalar(w, o, base + o->offset, o->def, strlen(o->def), 0, 0);
         path_pop(w, old);
@@ -613,14 +723,14 @@ static int walk_section(struct walk *w, yaml_document_t *doc, const struct cfg_o
 /* RAW: the owner parses it later; now only its kind and tag are checked. */
 static int walk_raw(struct walk *w, const struct cfg_opt *o, void *field, const yaml_node_t *n)
 {
-    char q[QBUF];
+    char q[QBUF], nb[NAMES_MAX];
     uint32_t count = 0;
     if (!is_null(n)) {
         bool ok = n->type == YAML_MAPPING_NODE    ? !(o->flags & CFG_F_SEQ)
                   : n->type == YAML_SEQUENCE_NODE ? !(o->flags & CFG_F_MAP)
                                                   : !(o->flags & (CFG_F_MAP | CFG_F_SEQ));
         if (!ok)
-            return fail_at(w, &n->start_mark, "expected %s, found %s", what(o),
+            return fail_at(w, &n->start_mark, "expected %s, found %s", what(o, nb),
                            found(n, q, sizeof q));
         int err = check_tag(w, n);
         if (err)
@@ -636,21 +746,85 @@ static int walk_raw(struct walk *w, const struct cfg_opt *o, void *field, const 
     return 0;
 }
 
-static int walk_value(struct walk *w, yaml_document_t *doc, const struct cfg_opt *o, char *field,
-                      yaml_node_t *v)
+/* One item of a LIST, into its slot (zeroed, then the rows' defaults):
+ * a map walked like a section, with the row's check as the section's. */
+static int walk_item(struct walk *w, yaml_document_t *doc, const struct cfg_opt *item, char *slot,
+                     yaml_node_t *v, uint32_t idx)
 {
     char q[QBUF];
+    size_t old = path_index(w, idx);
+    int err;
+    if (v->type == YAML_MAPPING_NODE) {
+        memset(slot, 0, item->size);
+        err = apply_defaults(w, item, slot);
+        if (!err)
+            err = walk_section(w, doc, item, slot, v);
+    } else if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0 &&
+               v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        err = fail_at(w, &v->start_mark, "expected a map, found nothing");
+    } else {
+        err = fail_at(w, &v->start_mark, "expected a map, found %s", found(v, q, sizeof q));
+    }
+    path_pop(w, old);
+    return err;
+}
+
+/* LIST: its items into the array, then their number into the count; base
+ * is the section's struct, which holds both. At most list_max() items,
+ * counted before any is walked. */
+static int walk_list(struct walk *w, yaml_document_t *doc, const struct cfg_opt *o, char *base,
+                     yaml_node_t *n)
+{
+    char q[QBUF];
+    uint32_t count = 0;
+    if (!is_null(n)) {
+        if (n->type != YAML_SEQUENCE_NODE)
+            return fail_at(w, &n->start_mark, "expected a list, found %s", found(n, q, sizeof q));
+        int err = check_tag(w, n);
+        if (err)
+            return err;
+        yaml_node_item_t *items = n->data.sequence.items.start;
+        size_t len = (size_t)(n->data.sequence.items.top - items);
+        uint64_t max = list_max(o);
+        if (len > max) {
+            yaml_node_t *extra = yaml_document_get_node(doc, items[max]);
+            return fail_at(w, extra ? &extra->start_mark : &n->start_mark, "more than %llu %s",
+                           (unsigned long long)max, o->key);
+        }
+        const struct cfg_opt item = list_item(o);
+        for (; count < len; count++) {
+            yaml_node_t *v = yaml_document_get_node(doc, items[count]);
+            if (!v) /* libyaml always has it; do not trust it blindly */
+                return fail(w, 0, 0, "malformed document");
+            err = walk_item(w, doc, &item, base + o->offset + count * o->elem, v, count);
+            if (err)
+                return err;
+        }
+    }
+    memcpy(base + o->count, &count, sizeof count);
+    return 0;
+}
+
+/* The value of row o of the section whose struct is base. */
+static int walk_value(struct walk *w, yaml_document_t *doc, const struct cfg_opt *o, char *base,
+                      yaml_node_t *v)
+{
+    char q[QBUF], nb[NAMES_MAX];
+    char *field = base + o->offset;
     if (o->type == CFG_SECTION)
         return walk_section(w, doc, o, field, v);
+    if (o->type == CFG_LIST)
+        return walk_list(w, doc, o, base, v);
     if (o->type == CFG_RAW)
         return walk_raw(w, o, field, v);
     if (v->type != YAML_SCALAR_NODE)
-        return fail_at(w, &v->start_mark, "expected %s, found %s", what(o), found(v, q, sizeof q));
+        return fail_at(w, &v->start_mark, "expected %s, found %s", what(o, nb),
+                       found(v, q, sizeof q));
     int err = check_tag(w, v);
     if (err)
         return err;
     if (v->data.scalar.length == 0 && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-        return fail_at(w, &v->start_mark, "expected %s, found nothing", what(o));
+        return fail_at(w, &v->start_mark, "expected %s, found nothing", what(o, nb));
     return parse_scalar(w, o, field, (const char *)v->data.scalar.value, v->data.scalar.length,
                         mark_line(&v->start_mark), mark_col(&v->start_mark));
 }
@@ -687,8 +861,8 @@ static int walk_pair(struct walk *w, yaml_document_t *doc, const struct cfg_opt 
         err = fail_at(w, &k->start_mark, "duplicate key (first at line %u)", seen[i].key_line);
     } else {
         seen[i] = (struct seen){mark_line(&k->start_mark), mark_line(&v->start_mark),
-                                mark_col(&v->start_mark), true};
-        err = walk_value(w, doc, &rows[i], base + rows[i].offset, v);
+                                mark_col(&v->start_mark), v, true};
+        err = walk_value(w, doc, &rows[i], base, v);
     }
     path_pop(w, old);
     return err;
@@ -709,7 +883,7 @@ static int walk_section(struct walk *w, yaml_document_t *doc, const struct cfg_o
     if (nrows > ROWS_MAX)
         return fail(w, 0, 0, "bad table: more than %d rows", ROWS_MAX);
 
-    struct cfg_ctx cx = {.w = w, .rows = sec->sub, .seen = seen};
+    struct cfg_ctx cx = {.w = w, .doc = doc, .rows = sec->sub, .seen = seen};
     int err = 0;
     if (node && !is_null(node)) {
         if (node->type != YAML_MAPPING_NODE)

@@ -18,7 +18,10 @@
  *    only when everything passed.
  *  - Bounded: inputs over CFG_FILE_MAX are refused before parsing; anchors,
  *    %TAG directives and deep nesting are refused while scanning, before
- *    libyaml composes the document (each makes libyaml 0.2.5 quadratic).
+ *    libyaml composes the document (each makes libyaml 0.2.5 quadratic);
+ *    a list holds at most its row's number of items.
+ *  - Inside a list, diagnostics name the item by index, "rules[2].threshold",
+ *    and point at the offending value of that item.
  *
  * Loaded structs are plain values: strings are copied into char arrays of
  * the struct (never pointers), so a config is copied by assignment and has
@@ -49,6 +52,9 @@ enum cfg_type {
     CFG_SECTION,  /* a nested map: a struct walked with the rows in .sub */
     CFG_RAW,      /* a subtree owned by another module: its kind is checked (CFG_F_MAP,
                    * CFG_F_SEQ), its entries counted into a struct cfg_raw, nothing else */
+    CFG_ENUM,     /* uint32_t; one of the names in .names, stored as its value */
+    CFG_LIST,     /* a list of maps: an array of structs in the section's struct, each
+                   * item walked with the rows in .sub; see CFG_LIST_FIELD() */
 };
 
 /* flags */
@@ -67,7 +73,13 @@ struct cfg_raw {
     uint32_t n; /* entries: pairs of a map or items of a list; 0 when absent */
 };
 
-struct cfg_ctx; /* a section being checked; see cfg_fail() */
+/* One accepted name of an ENUM row; a table of them ends with a NULL name. */
+struct cfg_enum {
+    const char *name; /* as written in the file; exact match */
+    uint32_t value;
+};
+
+struct cfg_ctx; /* a section (or list item) being checked; see cfg_fail() */
 
 struct cfg_opt {
     const char *key; /* NULL ends a table */
@@ -75,16 +87,30 @@ struct cfg_opt {
     size_t offset, size;       /* of the field in the section's struct: use CFG_FIELD() */
     const char *def;           /* default, spelled as in the file; NULL: zero (not range-checked) */
     uint64_t min, max;         /* UINT, SIZE, DURATION: inclusive range, max 0 = the field's width;
-                                * STRING: min is the least length */
-    const struct cfg_opt *sub; /* SECTION: its rows */
+                                * STRING: min is the least length;
+                                * LIST: max is the most items, 0 = as many as the array holds */
+    const struct cfg_opt *sub; /* SECTION: its rows; LIST: the rows of one item */
     unsigned flags;            /* CFG_F_* */
     /* SECTION: run once the section's keys are parsed (also when it is
      * absent from the file), for rules across keys. sec points at the
-     * section's struct. Returns 0, or what cfg_fail() returns. */
+     * section's struct. LIST: run on each item once its keys are parsed,
+     * sec pointing at the item; cfg_fail() then names "list[i].key".
+     * Returns 0, or what cfg_fail() returns. */
     int (*check)(void *sec, const struct cfg_ctx *cx);
+    const struct cfg_enum *names; /* ENUM: the accepted names */
+    size_t elem;                  /* LIST: the size of one item; .size is the whole array's */
+    size_t count;                 /* LIST: offset of the uint32_t count of items in the section */
 };
 
 #define CFG_FIELD(type, member) offsetof(type, member), sizeof(((type *)0)->member)
+
+/* A LIST row's array and the uint32_t that counts its items, both members
+ * of the section's struct, e.g.
+ *     {"rules", CFG_LIST, CFG_LIST_FIELD(struct x, rules, n_rules), .sub = rule_rows, .max = 64}
+ * Items are walked in order into array[0..count-1]; each starts from its
+ * rows' defaults. Items past the count stay zero. */
+#define CFG_LIST_FIELD(type, array, n)                                                             \
+    CFG_FIELD(type, array), .elem = sizeof(((type *)0)->array[0]), .count = offsetof(type, n)
 
 /* The root of a schema is a CFG_SECTION row whose .size is the size of the
  * whole struct, e.g.
@@ -112,9 +138,21 @@ int cfg_load_file(const struct cfg_opt *root, const char *path, void *out, struc
 /* For check callbacks: fills the loader's diag with the location of key's
  * value in the section being checked (the section's own location when the
  * file did not set key; NULL key: the section) and the message
- * "section.key: <fmt...>". Returns -EINVAL, for `return cfg_fail(...)`. */
+ * "section.key: <fmt...>" ("list[i].key" in a LIST's item check). Returns
+ * -EINVAL, for `return cfg_fail(...)`. */
 int cfg_fail(const struct cfg_ctx *cx, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* cfg_fail() for a key of item idx of the section's LIST row named list,
+ * for checks across items: the location of that item's key (the item's
+ * own when the item does not set key; NULL key: the item) and the message
+ * "section.list[idx].key: <fmt...>". Returns -EINVAL. */
+int cfg_fail_item(const struct cfg_ctx *cx, const char *list, uint32_t idx, const char *key,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* For check callbacks: true when the file set key in the section (or list
+ * item) being checked, false when key has its default. */
+bool cfg_is_set(const struct cfg_ctx *cx, const char *key);
 
 /* True when the address is on the loopback interface: 127.0.0.0/8, ::1 or
  * ::ffff:127.0.0.0/104. */

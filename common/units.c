@@ -1,8 +1,10 @@
-/* units.c - parsing sizes and durations. Pure functions, any thread. */
+/* units.c - parsing and formatting sizes and durations. Pure functions, any
+ * thread. */
 #include "common/units.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -67,4 +69,34 @@ int units_parse_duration(const char *s, uint64_t *out)
         {"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
     };
     return parse(s, sfx, sizeof sfx / sizeof sfx[0], 1e9, out);
+}
+
+void units_format_size(char *buf, size_t len, uint64_t v)
+{
+    static const struct {
+        const char *name;
+        uint64_t mult;
+    } u[] = {{"GiB", 1ull << 30}, {"MiB", 1ull << 20}, {"KiB", 1ull << 10}};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        if (v && v % u[i].mult == 0) {
+            snprintf(buf, len, "%llu%s", (unsigned long long)(v / u[i].mult), u[i].name);
+            return;
+        }
+    }
+    snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+void units_format_duration(char *buf, size_t len, uint64_t ns)
+{
+    static const struct {
+        const char *name;
+        uint64_t mult;
+    } u[] = {{"h", 3600000000000ull}, {"m", 60000000000ull}, {"s", 1000000000ull},
+             {"ms", 1000000ull},      {"us", 1000ull},       {"ns", 1}};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        if (ns % u[i].mult == 0 && (ns || u[i].mult == 1)) {
+            snprintf(buf, len, "%llu%s", (unsigned long long)(ns / u[i].mult), u[i].name);
+            return;
+        }
+    }
 }

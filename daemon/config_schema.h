@@ -27,6 +27,11 @@
 /* A unix socket path fits sockaddr_un.sun_path with its NUL. */
 #define DCONFIG_PATH_MAX 108
 
+#define DCONFIG_RULES_MAX     64
+#define DCONFIG_RULE_NAME_MAX 48  /* bytes with the NUL */
+#define DCONFIG_GLOB_MAX      112 /* bytes with the NUL */
+#define DCONFIG_DIR_MAX       256
+
 struct dconfig_http {
     struct cfg_addr listen;             /* TCP; loopback unless allow_remote */
     bool allow_remote;                  /* lets listen be a non-loopback address */
@@ -45,15 +50,61 @@ struct dconfig_limits {
     uint32_t max_snapshots_per_hour;
 };
 
+/* What a rule watches; the names in the file are task, region, wait, log,
+ * exit and manual. */
+enum dconfig_rule_on {
+    DRULE_ON_TASK = 1,   /* a task ended over threshold */
+    DRULE_ON_REGION = 2, /* a region ended over threshold */
+    DRULE_ON_WAIT = 3,   /* a blocking wait ended over threshold */
+    DRULE_ON_LOG = 4,    /* a log record of a category */
+    DRULE_ON_EXIT = 5,   /* a process exited or died by a signal */
+    DRULE_ON_MANUAL = 6, /* only when asked (POST .../trigger, fr_trigger()) */
+};
+
+/* Whose rings a rule's snapshot holds: "process" or "all". */
+enum dconfig_scope { DRULE_SCOPE_PROCESS = 0, DRULE_SCOPE_ALL = 1 };
+
+/* The file format of stored snapshots: "perfetto" or "json". */
+enum dconfig_format { DFORMAT_PERFETTO = 0, DFORMAT_JSON = 1 };
+
+/* One rule. Checked when loaded: name, on and the keys their `on` needs
+ * are present, keys that do not apply to it are absent, names unique and
+ * before within recording.window; see docs/config.md. */
+struct dconfig_rule {
+    char name[DCONFIG_RULE_NAME_MAX]; /* 1-47 of [A-Za-z0-9._-], not starting with . or -; unique */
+    uint32_t on;                      /* enum dconfig_rule_on */
+    char match[DCONFIG_GLOB_MAX];     /* fnmatch() glob on the task, region or wait name, or the
+                                       * log category; "*" (and always "*" for exit, manual) */
+    char process[DCONFIG_GLOB_MAX];   /* fnmatch() glob on the process name; "*" */
+    uint64_t threshold_ns;            /* > 0 for task, region, wait; 0 for the others */
+    uint32_t count;                   /* 1..1000 events ... */
+    uint64_t within_ns;               /* ... within this long (> 0 when count > 1, else 0) */
+    uint64_t before_ns;               /* of the recording kept before; 0: recording.window */
+    uint64_t after_ns;                /* recorded after, before the snapshot is written */
+    uint64_t cooldown_ns;             /* after a snapshot, the rule sleeps this long */
+    uint32_t max_per_hour;            /* 0: no cap of its own (limits.max_snapshots_per_hour
+                                       * still applies) */
+    uint32_t scope;                   /* enum dconfig_scope */
+};
+
+/* The snapshot store: where snapshots written by rules and triggers go,
+ * and how many are kept. */
+struct dconfig_snapshots {
+    char dir[DCONFIG_DIR_MAX]; /* absolute */
+    uint32_t max_files;        /* limits on the files kept: their number, */
+    uint64_t max_bytes;        /* their total size */
+    uint64_t max_age_ns;       /* and their age */
+    uint32_t format;           /* enum dconfig_format */
+};
+
 struct dconfig {
     struct dconfig_http http;
     char control_socket[DCONFIG_PATH_MAX];
     struct dconfig_recording recording;
     struct dconfig_limits limits;
-    /* Owned by later work (snapshot store, rules): only their shape is
-     * checked now (snapshots a map, rules a list); n counts entries. */
-    struct cfg_raw snapshots;
-    struct cfg_raw rules;
+    struct dconfig_snapshots snapshots;
+    uint32_t n_rules;                             /* rules[0..n_rules-1]; the rest is zero */
+    struct dconfig_rule rules[DCONFIG_RULES_MAX]; /* in the file's order */
 };
 
 /* Fills c with the defaults (those of config/flightrec.yaml). */

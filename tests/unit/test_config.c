@@ -31,6 +31,24 @@ struct t_sub {
     bool flag;
 };
 
+enum t_color { T_RED = 1, T_GREEN = 2, T_BLUE = 7 };
+
+static const struct cfg_enum t_colors[] = {
+    {"red", T_RED},
+    {"green", T_GREEN},
+    {"blue", T_BLUE},
+    {NULL, 0},
+};
+
+struct t_item {
+    char name[8];   /* required */
+    uint32_t color; /* enum t_color */
+    uint64_t dur;   /* required when n > 1; not with blue */
+    uint16_t n;
+};
+
+#define T_ITEMS_MAX 3
+
 struct t_all {
     bool b;
     uint32_t u32;
@@ -42,6 +60,9 @@ struct t_all {
     struct cfg_addr addr;
     struct t_sub sub;
     struct cfg_raw any, map, seq;
+    uint32_t color;
+    uint32_t n_items;
+    struct t_item items[T_ITEMS_MAX];
 };
 
 /* Refuses flag: true together with u8 above 100, for cfg_fail(). */
@@ -62,6 +83,45 @@ static const struct cfg_opt t_sub_opts[] = {
     {NULL},
 };
 
+/* Tells a key the file set from a default, with cfg_is_set(). */
+static int item_check(void *sec, const struct cfg_ctx *cx)
+{
+    const struct t_item *it = sec;
+    if (!cfg_is_set(cx, "name"))
+        return cfg_fail(cx, NULL, "name is required");
+    if (it->n > 1 && !cfg_is_set(cx, "dur"))
+        return cfg_fail(cx, NULL, "dur is required when n is above 1");
+    if (it->color == T_BLUE && cfg_is_set(cx, "dur"))
+        return cfg_fail(cx, "dur", "does not apply to blue");
+    return 0;
+}
+
+static const struct cfg_opt t_item_opts[] = {
+    {"name", CFG_STRING, CFG_FIELD(struct t_item, name), .min = 1},
+    {"color", CFG_ENUM, CFG_FIELD(struct t_item, color), .def = "green", .names = t_colors},
+    {"dur", CFG_DURATION, CFG_FIELD(struct t_item, dur), .def = "1s", .max = 3600000000000ull},
+    {"n", CFG_UINT, CFG_FIELD(struct t_item, n), .def = "1", .min = 1, .max = 10},
+    {NULL},
+};
+
+/* Across items, with cfg_fail_item(): names are unique; and, to point at
+ * an item's key the file may have left out, u32 13 refuses green items. */
+static int t_check(void *sec, const struct cfg_ctx *cx)
+{
+    const struct t_all *a = sec;
+    for (uint32_t i = 0; i < a->n_items; i++) {
+        for (uint32_t j = 0; j < i; j++)
+            if (strcmp(a->items[i].name, a->items[j].name) == 0)
+                return cfg_fail_item(cx, "items", i, "name", "\"%s\" is also the name of items[%u]",
+                                     a->items[i].name, j);
+        if (a->u32 == 13 && a->items[i].color == T_GREEN)
+            return cfg_fail_item(cx, "items", i, "color", "green does not go with u32 13");
+        if (a->u32 == 14 && a->items[i].n == 10)
+            return cfg_fail_item(cx, "items", i, NULL, "n 10 does not go with u32 14");
+    }
+    return 0;
+}
+
 static const struct cfg_opt t_opts[] = {
     {"b", CFG_BOOL, CFG_FIELD(struct t_all, b), .def = "true"},
     {"u32", CFG_UINT, CFG_FIELD(struct t_all, u32), .def = "5", .min = 1, .max = 100},
@@ -78,10 +138,14 @@ static const struct cfg_opt t_opts[] = {
     {"any", CFG_RAW, CFG_FIELD(struct t_all, any)},
     {"map", CFG_RAW, CFG_FIELD(struct t_all, map), .flags = CFG_F_MAP},
     {"seq", CFG_RAW, CFG_FIELD(struct t_all, seq), .flags = CFG_F_SEQ},
+    {"color", CFG_ENUM, CFG_FIELD(struct t_all, color), .def = "blue", .names = t_colors},
+    {"items", CFG_LIST, CFG_LIST_FIELD(struct t_all, items, n_items), .sub = t_item_opts,
+     .check = item_check},
     {NULL},
 };
 
-static const struct cfg_opt t_root = {"", CFG_SECTION, 0, sizeof(struct t_all), .sub = t_opts};
+static const struct cfg_opt t_root = {
+    "", CFG_SECTION, 0, sizeof(struct t_all), .sub = t_opts, .check = t_check};
 
 static int t_load(const char *yaml, struct t_all *out, struct diag *d)
 {
@@ -162,6 +226,12 @@ static void test_config_defaults_come_from_the_table(void **state)
     assert_int_equal(a.any.n, 0);
     assert_int_equal(a.map.n, 0);
     assert_int_equal(a.seq.n, 0);
+    assert_int_equal(a.color, T_BLUE);
+    assert_int_equal(a.n_items, 0);
+    struct t_item zero;
+    memset(&zero, 0, sizeof zero);
+    for (int i = 0; i < T_ITEMS_MAX; i++)
+        assert_memory_equal(&a.items[i], &zero, sizeof zero);
 }
 
 static void test_config_empty_input_gives_the_defaults(void **state)
@@ -175,7 +245,9 @@ static void test_config_empty_input_gives_the_defaults(void **state)
         assert_memory_equal(&a, &def, sizeof a);
     }
     /* A section or a raw subtree left empty (keys commented out) too. */
-    struct t_all a = load_ok("sub:\nany: ~\nmap:\nseq: []\n");
+    struct t_all a = load_ok("sub:\nany: ~\nmap:\nseq: []\nitems: []\n");
+    assert_memory_equal(&a, &def, sizeof a);
+    a = load_ok("items:\n");
     assert_memory_equal(&a, &def, sizeof a);
 }
 
@@ -542,6 +614,123 @@ static void test_config_pathological_inputs_stop_early(void **state)
     free(buf);
 }
 
+static void test_config_enum_takes_one_of_its_names(void **state)
+{
+    (void)state;
+    assert_int_equal(load_ok("color: red").color, T_RED);
+    assert_int_equal(load_ok("color: 'green'").color, T_GREEN);
+    assert_int_equal(load_ok("b: false").color, T_BLUE);
+    expect_fail("color: rde\n", "t.yaml:1:8: color: \"rde\" is not one of red, green, blue");
+    /* Exact names: no case folding, no numbers. */
+    expect_fail("color: Red\n", "t.yaml:1:8: color: \"Red\" is not one of red, green, blue");
+    expect_fail("color: 1\n", "t.yaml:1:8: color: \"1\" is not one of red, green, blue");
+    expect_fail("color: \"red\\0\"\n",
+                "t.yaml:1:8: color: \"red\\x00\" is not one of red, green, blue");
+    expect_fail("color:\n", "t.yaml:1:7: color: expected one of red, green, blue, found nothing");
+    expect_fail("color: [red]\n",
+                "t.yaml:1:8: color: expected one of red, green, blue, found a list");
+}
+
+static void test_config_list_items_get_their_defaults(void **state)
+{
+    (void)state;
+    struct t_all a = load_ok("items:\n"
+                             "  - name: a\n"
+                             "  - name: b\n"
+                             "    color: red\n"
+                             "    n: 3\n"
+                             "    dur: 250ms\n"
+                             "  - {name: c, color: blue}\n");
+    assert_int_equal(a.n_items, 3);
+    assert_string_equal(a.items[0].name, "a");
+    assert_int_equal(a.items[0].color, T_GREEN);
+    assert_int_equal(a.items[0].dur, 1000000000ull);
+    assert_int_equal(a.items[0].n, 1);
+    assert_string_equal(a.items[1].name, "b");
+    assert_int_equal(a.items[1].color, T_RED);
+    assert_int_equal(a.items[1].dur, 250000000ull);
+    assert_int_equal(a.items[1].n, 3);
+    assert_string_equal(a.items[2].name, "c");
+    assert_int_equal(a.items[2].color, T_BLUE);
+    assert_int_equal(a.items[2].dur, 1000000000ull);
+
+    /* Items past the count stay zero. */
+    a = load_ok("items: [{name: x}]");
+    assert_int_equal(a.n_items, 1);
+    assert_string_equal(a.items[0].name, "x");
+    struct t_item zero;
+    memset(&zero, 0, sizeof zero);
+    assert_memory_equal(&a.items[1], &zero, sizeof zero);
+    assert_memory_equal(&a.items[2], &zero, sizeof zero);
+
+    /* At the list's key's own indentation. */
+    a = load_ok("items:\n- name: x\n- name: y\nb: false\n");
+    assert_int_equal(a.n_items, 2);
+    assert_string_equal(a.items[1].name, "y");
+    assert_false(a.b);
+}
+
+static void test_config_list_errors_name_the_item(void **state)
+{
+    (void)state;
+    expect_fail("items:\n  - name: a\n  - name: b\n    dur: 5x\n",
+                "t.yaml:4:10: items[1].dur: \"5x\" is not a duration");
+    expect_fail("items:\n  - name: a\n    nmae: b\n",
+                "t.yaml:3:5: items[0]: unknown key \"nmae\" (did you mean \"name\"?)");
+    expect_fail("items:\n  - name: a\n    n: 2\n    n: 3\n",
+                "t.yaml:4:5: items[0].n: duplicate key (first at line 3)");
+    expect_fail("items:\n  - {name: a}\n  - {name: b, color: pink}\n",
+                "t.yaml:3:22: items[1].color: \"pink\" is not one of red, green, blue");
+    expect_fail("items:\n  - name: a\n  - b\n",
+                "t.yaml:3:5: items[1]: expected a map, found \"b\"");
+    expect_fail("items:\n  - name: a\n  -\n",
+                "t.yaml:3:4: items[1]: expected a map, found nothing");
+    expect_fail("items:\n  - [name, a]\n", "t.yaml:2:5: items[0]: expected a map, found a list");
+    expect_fail("items: {name: a}\n", "t.yaml:1:8: items: expected a list, found a map");
+    expect_fail("items: a\n", "t.yaml:1:8: items: expected a list, found \"a\"");
+    expect_fail("items: !!set [{name: a}]\n",
+                "t.yaml:1:8: items: tag \"tag:yaml.org,2002:set\" is not supported");
+    expect_fail("items: [!!omap {name: a}]\n",
+                "t.yaml:1:9: items[0]: tag \"tag:yaml.org,2002:omap\" is not supported");
+    /* One item more than the array holds: refused at that item, before
+     * any item is walked (the first one here is bad too). */
+    expect_fail("items:\n  - {name: a, bad: 1}\n  - {name: b}\n  - {name: c}\n  - {name: d}\n",
+                "t.yaml:5:5: items: more than 3 items");
+}
+
+static void test_config_item_check_tells_set_from_default(void **state)
+{
+    (void)state;
+    /* Left out: the item's own place. */
+    expect_fail("items:\n  - color: red\n", "t.yaml:2:5: items[0]: name is required");
+    expect_fail("items:\n  - name: a\n  - name: b\n    n: 2\n",
+                "t.yaml:3:5: items[1]: dur is required when n is above 1");
+    /* Set to its default value is still set. */
+    expect_fail("items:\n  - name: a\n    color: blue\n    dur: 1s\n",
+                "t.yaml:4:10: items[0].dur: does not apply to blue");
+    struct t_all a = load_ok("items: [{name: a, color: blue}, {name: b, n: 2, dur: 1s}]");
+    assert_int_equal(a.n_items, 2);
+    assert_int_equal(a.items[1].n, 2);
+    /* The string's own bound still holds inside an item. */
+    expect_fail("items: [{name: ''}]\n", "t.yaml:1:16: items[0].name: must not be empty");
+}
+
+static void test_config_section_check_points_into_items(void **state)
+{
+    (void)state;
+    /* The second of two equal names, at that name. */
+    expect_fail("items:\n  - name: a\n  - name: b\n  - name:   a\n",
+                "t.yaml:4:13: items[2].name: \"a\" is also the name of items[0]");
+    /* A key the item set, then one it left out (the item's place). */
+    expect_fail("u32: 13\nitems:\n  - {name: a, color: red}\n  - {name: b, color: green}\n",
+                "t.yaml:4:22: items[1].color: green does not go with u32 13");
+    expect_fail("u32: 13\nitems:\n  - {name: a, color: red}\n  - name: b\n",
+                "t.yaml:4:5: items[1].color: green does not go with u32 13");
+    /* No key: the item. */
+    expect_fail("u32: 14\nitems:\n  - name: a\n    n: 10\n    dur: 1s\n",
+                "t.yaml:3:5: items[0]: n 10 does not go with u32 14");
+}
+
 static char *write_tmp(const char *content, size_t len)
 {
     char *path = strdup("/tmp/test_config.XXXXXX");
@@ -639,6 +828,48 @@ static void test_config_bad_default_is_caught(void **state)
     static const struct cfg_opt outside_root = {"", CFG_SECTION, 0, sizeof(struct t_all),
                                                 .sub = outside};
     assert_int_equal(cfg_defaults(&outside_root, &a, &d), -EINVAL);
+
+    /* An ENUM without names, a LIST whose array is shorter than its max
+     * or whose count lies inside the array, a bad default of an item. */
+    static const struct cfg_opt no_names[] = {
+        {"c", CFG_ENUM, CFG_FIELD(struct t_all, color), .def = "red"},
+        {NULL},
+    };
+    static const struct cfg_opt short_list[] = {
+        {"items", CFG_LIST, CFG_LIST_FIELD(struct t_all, items, n_items), .sub = t_item_opts,
+         .max = T_ITEMS_MAX + 1},
+        {NULL},
+    };
+    static const struct cfg_opt count_inside[] = {
+        {"items", CFG_LIST, CFG_FIELD(struct t_all, items), .elem = sizeof(struct t_item),
+         .count = offsetof(struct t_all, items) + 4, .sub = t_item_opts},
+        {NULL},
+    };
+    static const struct cfg_opt bad_item_opts[] = {
+        {"d", CFG_DURATION, CFG_FIELD(struct t_item, dur), .def = "soon"},
+        {NULL},
+    };
+    static const struct cfg_opt bad_item[] = {
+        {"items", CFG_LIST, CFG_LIST_FIELD(struct t_all, items, n_items), .sub = bad_item_opts},
+        {NULL},
+    };
+    const struct cfg_opt *bad_tables[] = {no_names, short_list, count_inside, bad_item};
+    char want[4][96];
+    snprintf(want[0], sizeof want[0], "<defaults>: c: bad table row (type %d, offset %zu, size 4)",
+             CFG_ENUM, offsetof(struct t_all, color));
+    snprintf(want[1], sizeof want[1],
+             "<defaults>: items: bad table row (type %d, offset %zu, size %zu)", CFG_LIST,
+             offsetof(struct t_all, items), sizeof a.items);
+    strcpy(want[2], want[1]);
+    strcpy(want[3], "<defaults>: items[0].d: \"soon\" is not a duration");
+    for (size_t i = 0; i < sizeof bad_tables / sizeof bad_tables[0]; i++) {
+        const struct cfg_opt root = {"", CFG_SECTION, 0, sizeof(struct t_all),
+                                     .sub = bad_tables[i]};
+        assert_int_equal(cfg_defaults(&root, &a, &d), -EINVAL);
+        diag_format(&d, text, sizeof text);
+        assert_string_equal(text, want[i]);
+        assert_int_equal(cfg_load_buffer(&root, "t.yaml", "", 0, &a, &d), -EINVAL);
+    }
 }
 
 static void test_config_diag_format_leaves_out_what_is_unknown(void **state)
@@ -699,8 +930,16 @@ static void test_config_daemon_defaults(void **state)
     assert_int_equal(c.limits.max_concurrent_snapshots, 2);
     assert_int_equal(c.limits.max_connections, 64);
     assert_int_equal(c.limits.max_snapshots_per_hour, 12);
-    assert_int_equal(c.snapshots.n, 0);
-    assert_int_equal(c.rules.n, 0);
+    assert_string_equal(c.snapshots.dir, "/var/lib/flightrec/snapshots");
+    assert_int_equal(c.snapshots.max_files, 100);
+    assert_int_equal(c.snapshots.max_bytes, 1ull << 30);
+    assert_int_equal(c.snapshots.max_age_ns, 24 * 3600000000000ull);
+    assert_int_equal(c.snapshots.format, DFORMAT_PERFETTO);
+    assert_int_equal(c.n_rules, 0);
+    struct dconfig_rule zero;
+    memset(&zero, 0, sizeof zero);
+    for (int i = 0; i < DCONFIG_RULES_MAX; i++)
+        assert_memory_equal(&c.rules[i], &zero, sizeof zero);
 }
 
 static void test_config_shipped_file_is_the_defaults(void **state)
@@ -793,15 +1032,7 @@ static void test_config_daemon_keys_and_ranges(void **state)
                             "limits:\n"
                             "  max_concurrent_snapshots: 16\n"
                             "  max_connections: 4096\n"
-                            "  max_snapshots_per_hour: 1\n"
-                            "snapshots:\n"
-                            "  dir: /var/lib/flightrec\n"
-                            "  keep: 100\n"
-                            "rules:\n"
-                            "  - name: slow-orders\n"
-                            "    task: GET /orders\n"
-                            "    threshold: 500ms\n"
-                            "  - {name: death, on: exit}\n",
+                            "  max_snapshots_per_hour: 1\n",
                             &c, NULL),
                      0);
     assert_true(c.http.allow_trigger);
@@ -812,8 +1043,7 @@ static void test_config_daemon_keys_and_ranges(void **state)
     assert_int_equal(c.limits.max_concurrent_snapshots, 16);
     assert_int_equal(c.limits.max_connections, 4096);
     assert_int_equal(c.limits.max_snapshots_per_hour, 1);
-    assert_int_equal(c.snapshots.n, 2);
-    assert_int_equal(c.rules.n, 2);
+    assert_int_equal(c.n_rules, 0);
 
     d_expect_fail("recording:\n  window: 50ms\n",
                   "flightrec.yaml:2:11: recording.window: \"50ms\" is out of range 100ms..1h");
@@ -849,6 +1079,285 @@ static void test_config_daemon_keys_and_ranges(void **state)
                   "flightrec.yaml:1:1: unknown key \"rule\" (did you mean \"rules\"?)");
 }
 
+static struct dconfig d_load_ok(const char *yaml)
+{
+    struct dconfig c;
+    struct diag d = {0};
+    int err = d_load(yaml, &c, &d);
+    if (err) {
+        char text[256];
+        diag_format(&d, text, sizeof text);
+        print_error("input %s\nfailed: %s\n", yaml, text);
+    }
+    assert_int_equal(err, 0);
+    return c;
+}
+
+static const struct cfg_opt *d_row(const struct cfg_opt *rows, const char *key)
+{
+    for (const struct cfg_opt *o = rows; o->key; o++)
+        if (strcmp(o->key, key) == 0)
+            return o;
+    fail_msg("no row %s", key);
+    return NULL;
+}
+
+/* The commented-out rules in config/flightrec.yaml, from "# rules:" to the
+ * end of that comment block, uncommented: they load and show every key. */
+static void test_config_shipped_rules_example_loads(void **state)
+{
+    (void)state;
+    FILE *f = fopen(FR_CONFIG_FILE, "rb");
+    assert_non_null(f);
+    char line[256], *yaml = calloc(1, 16384);
+    assert_non_null(yaml);
+    size_t n = 0;
+    bool in = false;
+    while (fgets(line, sizeof line, f)) {
+        if (!in && strcmp(line, "# rules:\n") == 0)
+            in = true;
+        if (in && line[0] != '#')
+            break;
+        if (in) {
+            size_t skip = line[1] == ' ' ? 2 : 1;
+            assert_true(n + strlen(line) < 16384);
+            n += (size_t)sprintf(yaml + n, "%s", line + skip);
+        }
+    }
+    fclose(f);
+    assert_true(in);
+    struct dconfig c = d_load_ok(yaml);
+    assert_int_equal(c.n_rules, 2);
+    assert_string_equal(c.rules[0].name, "slow-orders");
+    assert_int_equal(c.rules[0].on, DRULE_ON_TASK);
+    assert_string_equal(c.rules[0].match, "GET /orders");
+    assert_int_equal(c.rules[0].threshold_ns, 500000000ull);
+    assert_string_equal(c.rules[1].name, "crash");
+    assert_int_equal(c.rules[1].on, DRULE_ON_EXIT);
+    for (const struct cfg_opt *o = d_row(dconfig_schema.sub, "rules")->sub; o->key; o++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s:", o->key);
+        if (!strstr(yaml, key))
+            print_error("the example rules in config/flightrec.yaml lack %s\n", o->key);
+        assert_non_null(strstr(yaml, key));
+    }
+    free(yaml);
+}
+
+static void test_config_daemon_rules_round_trip(void **state)
+{
+    (void)state;
+    struct dconfig c =
+        d_load_ok("recording: {window: 1h}\n"
+                  "snapshots:\n"
+                  "  dir: /srv/flightrec\n"
+                  "  max_files: 100000\n"
+                  "  max_bytes: 1024G\n"
+                  "  max_age: 8760h\n"
+                  "  format: json\n"
+                  "rules:\n"
+                  "  - name: slow-orders\n"
+                  "    on: task\n"
+                  "    match: GET /orders\n"
+                  "    process: 'shop-*'\n"
+                  "    threshold: 500ms\n"
+                  "    count: 1000\n"
+                  "    within: 1h\n"
+                  "    before: 1h\n"
+                  "    after: 1m\n"
+                  "    cooldown: 24h\n"
+                  "    max_per_hour: 3600\n"
+                  "    scope: all\n"
+                  "  - name: crash\n"
+                  "    on: exit\n"
+                  "  - {name: db.wait_1, on: wait, match: 'pg:*', threshold: 50ms}\n"
+                  "  - {name: errors, on: log, match: error, after: 0, cooldown: 0}\n"
+                  "  - {name: Manual_2, on: manual, process: api}\n"
+                  "  - {name: r, on: region, threshold: 24h, count: 2, within: 1ns}\n");
+    assert_string_equal(c.snapshots.dir, "/srv/flightrec");
+    assert_int_equal(c.snapshots.max_files, 100000);
+    assert_int_equal(c.snapshots.max_bytes, 1ull << 40);
+    assert_int_equal(c.snapshots.max_age_ns, 8760 * 3600000000000ull);
+    assert_int_equal(c.snapshots.format, DFORMAT_JSON);
+    assert_int_equal(c.n_rules, 6);
+
+    const struct dconfig_rule *r = &c.rules[0];
+    assert_string_equal(r->name, "slow-orders");
+    assert_int_equal(r->on, DRULE_ON_TASK);
+    assert_string_equal(r->match, "GET /orders");
+    assert_string_equal(r->process, "shop-*");
+    assert_int_equal(r->threshold_ns, 500000000ull);
+    assert_int_equal(r->count, 1000);
+    assert_int_equal(r->within_ns, 3600000000000ull);
+    assert_int_equal(r->before_ns, 3600000000000ull);
+    assert_int_equal(r->after_ns, 60000000000ull);
+    assert_int_equal(r->cooldown_ns, 24 * 3600000000000ull);
+    assert_int_equal(r->max_per_hour, 3600);
+    assert_int_equal(r->scope, DRULE_SCOPE_ALL);
+
+    /* Left out: the defaults. */
+    r = &c.rules[1];
+    assert_string_equal(r->name, "crash");
+    assert_int_equal(r->on, DRULE_ON_EXIT);
+    assert_string_equal(r->match, "*");
+    assert_string_equal(r->process, "*");
+    assert_int_equal(r->threshold_ns, 0);
+    assert_int_equal(r->count, 1);
+    assert_int_equal(r->within_ns, 0);
+    assert_int_equal(r->before_ns, 0);
+    assert_int_equal(r->after_ns, 1000000000ull);
+    assert_int_equal(r->cooldown_ns, 60000000000ull);
+    assert_int_equal(r->max_per_hour, 0);
+    assert_int_equal(r->scope, DRULE_SCOPE_PROCESS);
+
+    assert_int_equal(c.rules[2].on, DRULE_ON_WAIT);
+    assert_string_equal(c.rules[2].match, "pg:*");
+    assert_int_equal(c.rules[2].threshold_ns, 50000000ull);
+    assert_int_equal(c.rules[3].on, DRULE_ON_LOG);
+    assert_string_equal(c.rules[3].match, "error");
+    assert_int_equal(c.rules[3].after_ns, 0);
+    assert_int_equal(c.rules[3].cooldown_ns, 0);
+    assert_int_equal(c.rules[4].on, DRULE_ON_MANUAL);
+    assert_string_equal(c.rules[4].name, "Manual_2");
+    assert_string_equal(c.rules[4].process, "api");
+    assert_int_equal(c.rules[5].on, DRULE_ON_REGION);
+    assert_int_equal(c.rules[5].count, 2);
+    assert_int_equal(c.rules[5].within_ns, 1);
+    struct dconfig_rule zero;
+    memset(&zero, 0, sizeof zero);
+    assert_memory_equal(&c.rules[6], &zero, sizeof zero);
+
+    /* A name of 47 bytes; 64 rules. */
+    char *yaml = malloc(64 * 80 + 32);
+    assert_non_null(yaml);
+    size_t n = (size_t)sprintf(yaml, "rules:\n");
+    for (int i = 0; i < 64; i++)
+        n += (size_t)sprintf(yaml + n, "  - {name: %045d%02d, on: manual}\n", 0, i);
+    c = d_load_ok(yaml);
+    assert_int_equal(c.n_rules, 64);
+    assert_int_equal(strlen(c.rules[63].name), 47);
+    free(yaml);
+}
+
+static void test_config_daemon_rule_errors(void **state)
+{
+    (void)state;
+    d_expect_fail("rules:\n  - name: a\n    on: task\n    treshold: 1s\n",
+                  "flightrec.yaml:4:5: rules[0]: unknown key \"treshold\" (did you mean "
+                  "\"threshold\"?)");
+    d_expect_fail("rules:\n  - name: a\n    on: tsk\n",
+                  "flightrec.yaml:3:9: rules[0].on: \"tsk\" is not one of task, region, wait, "
+                  "log, exit, manual");
+    d_expect_fail("rules:\n  - {name: a, on: exit, scope: host}\n",
+                  "flightrec.yaml:2:32: rules[0].scope: \"host\" is not one of process, all");
+    d_expect_fail("rules:\n  - on: exit\n", "flightrec.yaml:2:5: rules[0]: name is required");
+    d_expect_fail("rules:\n  - name: a\n    match: x\n",
+                  "flightrec.yaml:2:5: rules[0]: on is required (task, region, wait, log, exit "
+                  "or manual)");
+    d_expect_fail("rules:\n  - {name: a, on: exit}\n  - name: b\n    on: exit\n    name: c\n",
+                  "flightrec.yaml:5:5: rules[1].name: duplicate key (first at line 3)");
+    d_expect_fail("rules:\n  - crash\n",
+                  "flightrec.yaml:2:5: rules[0]: expected a map, found \"crash\"");
+
+    /* Names: the second of two equal ones is the error, at its name. */
+    d_expect_fail("rules:\n"
+                  "  - {name: crash, on: exit}\n"
+                  "  - {name: slow, on: task, threshold: 1s}\n"
+                  "  - name: crash\n"
+                  "    on: manual\n",
+                  "flightrec.yaml:4:11: rules[2].name: \"crash\" is already the name of rules[0]");
+    d_expect_fail("rules:\n  - {name: slow orders, on: exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: \"slow orders\": a name is made of "
+                  "letters, digits, '.', '_' and '-'");
+    d_expect_fail("rules:\n  - {name: a/b, on: exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: \"a/b\": a name is made of letters, "
+                  "digits, '.', '_' and '-'");
+    d_expect_fail("rules:\n  - {name: \"caf\\u00e9\", on: exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: \"caf\xc3\xa9\": a name is made of "
+                  "letters, digits, '.', '_' and '-'");
+    d_expect_fail("rules:\n  - {name: -x, on: exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: \"-x\" must not start with '.' or '-'");
+    d_expect_fail("rules:\n  - {name: .x, on: exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: \".x\" must not start with '.' or '-'");
+    d_expect_fail("rules:\n  - {name: '', on: exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: must not be empty");
+    d_expect_fail("rules:\n  - {name: 123456789012345678901234567890123456789012345678, on: "
+                  "exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: \"1234567890123456789012345678901234567890"
+                  "...\" is longer than 47 bytes");
+
+    /* What applies depends on `on`; a key set to its default is set. */
+    d_expect_fail("rules:\n  - name: slow\n    on: task\n",
+                  "flightrec.yaml:2:5: rules[0]: threshold is required for on: task");
+    d_expect_fail("rules:\n  - {name: w, on: wait, match: 'pg:*'}\n",
+                  "flightrec.yaml:2:5: rules[0]: threshold is required for on: wait");
+    d_expect_fail("rules:\n  - name: crash\n    on: exit\n    threshold: 1s\n",
+                  "flightrec.yaml:4:16: rules[0].threshold: does not apply to on: exit");
+    d_expect_fail("rules:\n  - {name: e, on: log, threshold: 1s}\n",
+                  "flightrec.yaml:2:35: rules[0].threshold: does not apply to on: log");
+    d_expect_fail("rules:\n  - {name: m, on: manual, match: '*'}\n",
+                  "flightrec.yaml:2:34: rules[0].match: does not apply to on: manual");
+    d_expect_fail("rules:\n  - {name: t, on: task, threshold: 0}\n",
+                  "flightrec.yaml:2:36: rules[0].threshold: \"0\" is out of range 1ns..24h");
+    d_expect_fail("rules:\n  - {name: t, on: task, threshold: 1s, match: ''}\n",
+                  "flightrec.yaml:2:47: rules[0].match: must not be empty");
+    d_expect_fail("rules:\n  - name: t\n    on: task\n    threshold: 1s\n    count: 3\n",
+                  "flightrec.yaml:2:5: rules[0]: within is required when count is above 1");
+    d_expect_fail("rules:\n  - {name: t, on: exit, count: 1, within: 1m}\n",
+                  "flightrec.yaml:2:43: rules[0].within: does not apply when count is 1");
+    d_expect_fail("rules:\n  - {name: t, on: exit, count: 1001}\n",
+                  "flightrec.yaml:2:32: rules[0].count: \"1001\" is out of range 1..1000");
+    d_expect_fail("rules:\n  - {name: t, on: exit, after: 61s}\n",
+                  "flightrec.yaml:2:32: rules[0].after: \"61s\" is out of range 0ns..1m");
+    d_expect_fail("rules:\n  - {name: t, on: exit, max_per_hour: 3601}\n",
+                  "flightrec.yaml:2:39: rules[0].max_per_hour: \"3601\" is out of range 0..3600");
+
+    /* before against recording.window, in either order in the file. */
+    d_expect_fail("rules:\n  - name: a\n    on: exit\n    before: 30s\n",
+                  "flightrec.yaml:4:13: rules[0].before: 30s is longer than recording.window "
+                  "(10s)");
+    d_expect_fail("rules:\n  - {name: a, on: exit}\n  - {name: b, on: exit, before: 2s}\n"
+                  "recording:\n  window: 1500ms\n",
+                  "flightrec.yaml:3:33: rules[1].before: 2s is longer than recording.window "
+                  "(1500ms)");
+    assert_int_equal(d_load_ok("recording: {window: 30s}\nrules: [{name: a, on: exit, before: "
+                               "30s}]\n")
+                         .rules[0]
+                         .before_ns,
+                     30000000000ull);
+
+    /* 65 rules: refused at the 65th. */
+    char *yaml = malloc(65 * 40 + 16);
+    assert_non_null(yaml);
+    size_t n = (size_t)sprintf(yaml, "rules:\n");
+    for (int i = 0; i < 65; i++)
+        n += (size_t)sprintf(yaml + n, "  - {name: r%d, on: manual}\n", i);
+    d_expect_fail(yaml, "flightrec.yaml:66:5: rules: more than 64 rules");
+    free(yaml);
+}
+
+static void test_config_daemon_snapshots_errors(void **state)
+{
+    (void)state;
+    d_expect_fail("snapshots:\n  dir: flightrec/snapshots\n",
+                  "flightrec.yaml:2:8: snapshots.dir: \"flightrec/snapshots\" is not an absolute "
+                  "path");
+    d_expect_fail("snapshots: {dir: ''}\n",
+                  "flightrec.yaml:1:18: snapshots.dir: must not be empty");
+    d_expect_fail("snapshots: {max_files: 0}\n",
+                  "flightrec.yaml:1:24: snapshots.max_files: \"0\" is out of range 1..100000");
+    d_expect_fail("snapshots: {max_bytes: 1025G}\n",
+                  "flightrec.yaml:1:24: snapshots.max_bytes: \"1025G\" is out of range "
+                  "1MiB..1024GiB");
+    d_expect_fail("snapshots: {max_age: 59s}\n",
+                  "flightrec.yaml:1:22: snapshots.max_age: \"59s\" is out of range 1m..8760h");
+    d_expect_fail("snapshots: {format: protobuf}\n",
+                  "flightrec.yaml:1:21: snapshots.format: \"protobuf\" is not one of perfetto, "
+                  "json");
+    d_expect_fail("snapshots: {keep: 100}\n",
+                  "flightrec.yaml:1:13: snapshots: unknown key \"keep\"");
+}
+
 static void test_config_daemon_failed_reload_keeps_old(void **state)
 {
     (void)state;
@@ -860,6 +1369,15 @@ static void test_config_daemon_failed_reload_keeps_old(void **state)
     assert_int_equal(d_load("limits: {max_connections: 6}\nbogus: 1\n", &cur, &d), -EINVAL);
     assert_memory_equal(&cur, &before, sizeof cur);
     assert_int_equal(cur.limits.max_connections, 5);
+
+    /* Rules too: a bad last rule keeps all of the old ones. */
+    assert_int_equal(d_load("rules: [{name: a, on: exit}, {name: b, on: manual}]", &cur, NULL), 0);
+    before = cur;
+    assert_int_equal(d_load("rules: [{name: c, on: exit}, {name: c, on: manual}]", &cur, &d),
+                     -EINVAL);
+    assert_memory_equal(&cur, &before, sizeof cur);
+    assert_int_equal(cur.n_rules, 2);
+    assert_string_equal(cur.rules[1].name, "b");
 }
 
 int main(void)
@@ -886,6 +1404,11 @@ int main(void)
         cmocka_unit_test(test_config_check_callback_points_at_the_key),
         cmocka_unit_test(test_config_input_size_is_bounded),
         cmocka_unit_test(test_config_pathological_inputs_stop_early),
+        cmocka_unit_test(test_config_enum_takes_one_of_its_names),
+        cmocka_unit_test(test_config_list_items_get_their_defaults),
+        cmocka_unit_test(test_config_list_errors_name_the_item),
+        cmocka_unit_test(test_config_item_check_tells_set_from_default),
+        cmocka_unit_test(test_config_section_check_points_into_items),
         cmocka_unit_test(test_config_file_errors),
         cmocka_unit_test(test_config_bad_default_is_caught),
         cmocka_unit_test(test_config_diag_format_leaves_out_what_is_unknown),
@@ -894,6 +1417,10 @@ int main(void)
         cmocka_unit_test(test_config_shipped_file_shows_every_key),
         cmocka_unit_test(test_config_daemon_listen_must_be_loopback),
         cmocka_unit_test(test_config_daemon_keys_and_ranges),
+        cmocka_unit_test(test_config_shipped_rules_example_loads),
+        cmocka_unit_test(test_config_daemon_rules_round_trip),
+        cmocka_unit_test(test_config_daemon_rule_errors),
+        cmocka_unit_test(test_config_daemon_snapshots_errors),
         cmocka_unit_test(test_config_daemon_failed_reload_keeps_old),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

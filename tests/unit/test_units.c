@@ -58,12 +58,41 @@ static void test_duration_units(void **state)
     assert_int_equal(units_parse_duration(".", &v), -EINVAL);
 }
 
+static void test_format_picks_the_largest_exact_unit(void **state)
+{
+    (void)state;
+    char buf[24];
+    units_format_size(buf, sizeof buf, 1ull << 40);
+    assert_string_equal(buf, "1024GiB");
+    units_format_size(buf, sizeof buf, 3ull << 20);
+    assert_string_equal(buf, "3MiB");
+    units_format_size(buf, sizeof buf, 1025);
+    assert_string_equal(buf, "1025");
+    units_format_size(buf, sizeof buf, 0);
+    assert_string_equal(buf, "0");
+    units_format_duration(buf, sizeof buf, 8760ull * 3600000000000ull);
+    assert_string_equal(buf, "8760h");
+    units_format_duration(buf, sizeof buf, 90000000000ull);
+    assert_string_equal(buf, "90s");
+    units_format_duration(buf, sizeof buf, 1500000ull);
+    assert_string_equal(buf, "1500us");
+    units_format_duration(buf, sizeof buf, 0);
+    assert_string_equal(buf, "0ns");
+    units_format_duration(buf, sizeof buf, UINT64_MAX);
+    assert_string_equal(buf, "18446744073709551615ns");
+    /* What the formatter writes, the parser reads back. */
+    uint64_t v;
+    assert_int_equal(units_parse_duration("1500us", &v), 0);
+    assert_int_equal(v, 1500000ull);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_size_suffixes_are_binary),
         cmocka_unit_test(test_size_rejects_garbage),
         cmocka_unit_test(test_duration_units),
+        cmocka_unit_test(test_format_picks_the_largest_exact_unit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
