@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "common/config.h"
+#include "daemon/autosnap.h"
 #include "daemon/config_schema.h"
 #include "daemon/control.h"
 #include "daemon/http.h"
@@ -52,6 +53,7 @@ struct daemon {
     struct control ctl;
     struct http_server *http;
     struct snap_service snap;
+    struct autosnap autosnap;
     struct metrics_src msrc;
     struct status_src ssrc;
     uv_signal_t sig_hup, sig_term, sig_int;
@@ -167,6 +169,8 @@ static void on_reload(uv_signal_t *h, int sig)
     dm->cfg.http.listen = old.http.listen;
     apply_limits(dm);
     control_window_changed(&dm->ctl);
+    if (autosnap_reload(&dm->autosnap, &dm->cfg) < 0)
+        dlog("reload: out of memory for the new rules; the old rules stay");
     dm->msrc.config_reloads++;
     dlog("reload: %s in force", dm->config_path);
     sd_notify(0, "READY=1");
@@ -177,13 +181,21 @@ static void signals_closed(uv_handle_t *h)
     (void)h;
 }
 
+static void autosnap_stopped(struct autosnap *a)
+{
+    struct daemon *dm = uv_loop_get_data(uv_default_loop());
+    (void)a;
+    uv_close((uv_handle_t *)&dm->sig_hup, signals_closed);
+    uv_close((uv_handle_t *)&dm->sig_term, signals_closed);
+    uv_close((uv_handle_t *)&dm->sig_int, signals_closed);
+}
+
+/* Pending rule snapshots are written before the loop ends. */
 static void control_stopped(struct control *c)
 {
     struct daemon *dm = uv_loop_get_data(uv_default_loop());
     (void)c;
-    uv_close((uv_handle_t *)&dm->sig_hup, signals_closed);
-    uv_close((uv_handle_t *)&dm->sig_term, signals_closed);
-    uv_close((uv_handle_t *)&dm->sig_int, signals_closed);
+    autosnap_stop(&dm->autosnap, autosnap_stopped);
 }
 
 static void http_stopped(struct http_server *srv)
@@ -221,15 +233,27 @@ static int start_http(struct daemon *dm)
     int err = http_new(dm->loop, &hc, &dm->http);
     if (err < 0)
         return err;
-    static struct guarded routes[4];
+    static struct guarded routes[7];
+    static const struct {
+        const char *method, *path;
+    } at[7] = {
+        {"GET", "/healthz"},
+        {"GET", "/metrics"},
+        {"GET", "/debug/flightrecorder"},
+        {"GET", "/debug/flightrecorder/processes"},
+        {"POST", "/debug/flightrecorder/trigger"},
+        {"GET", "/debug/flightrecorder/snapshots"},
+        {"GET", "/debug/flightrecorder/snapshots/*"},
+    };
     routes[0] = (struct guarded){healthz, NULL, dm};
     routes[1] = (struct guarded){metrics_handle, &dm->msrc, dm};
     routes[2] = (struct guarded){snap_handle, &dm->snap, dm};
     routes[3] = (struct guarded){status_handle, &dm->ssrc, dm};
-    static const char *const paths[4] = {"/healthz", "/metrics", "/debug/flightrecorder",
-                                         "/debug/flightrecorder/processes"};
-    for (int i = 0; i < 4; i++)
-        if ((err = http_route(dm->http, "GET", paths[i], guard, &routes[i])) < 0)
+    routes[4] = (struct guarded){autosnap_handle_trigger, &dm->autosnap, dm};
+    routes[5] = (struct guarded){autosnap_handle_list, &dm->autosnap, dm};
+    routes[6] = (struct guarded){autosnap_handle_get, &dm->autosnap, dm};
+    for (int i = 0; i < 7; i++)
+        if ((err = http_route(dm->http, at[i].method, at[i].path, guard, &routes[i])) < 0)
             return err;
     err = http_start(dm->http);
     if (err < 0)
@@ -303,11 +327,19 @@ int main(int argc, char **argv)
     uv_signal_init(dm.loop, &dm.sig_term);
     uv_signal_init(dm.loop, &dm.sig_int);
     dm.sig_hup.data = dm.sig_term.data = dm.sig_int.data = &dm;
-    int err = control_start(&dm.ctl, dm.loop, &dm.reg, dm.cfg.control_socket, PENDING_MAX);
+    int err = autosnap_start(&dm.autosnap, dm.loop, &dm.reg, &dm.cfg);
+    if (err < 0) {
+        dlog("cannot start the rules: %s", strerror(-err));
+        return 1;
+    }
+    dm.msrc.autosnap = &dm.autosnap;
+    err = control_start(&dm.ctl, dm.loop, &dm.reg, dm.cfg.control_socket, PENDING_MAX);
     if (err < 0) {
         dlog("cannot listen on %s: %s", dm.cfg.control_socket, strerror(-err));
         return 1;
     }
+    dm.ctl.hooks = (struct control_hooks){autosnap_registered, autosnap_trigger, autosnap_ended,
+                                          &dm.autosnap};
     if (start_http(&dm) < 0) {
         /* the same way down as a stop: http, then control, then signals */
         dm.stopping = 1;
@@ -331,6 +363,7 @@ int main(int argc, char **argv)
 
     uv_run(dm.loop, UV_RUN_DEFAULT);
     http_free(dm.http);
+    autosnap_free(&dm.autosnap);
     registry_fini(&dm.reg);
     uv_loop_close(dm.loop);
     dlog("stopped");

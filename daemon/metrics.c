@@ -84,6 +84,55 @@ static unsigned open_fds(void)
     return n > 3 ? n - 3 : 0; /* ".", ".." and the directory's own fd */
 }
 
+/* Rules and the snapshot store. Rule names are [A-Za-z0-9._-] (the
+ * config says so): no escaping needed. */
+static void render_rules(struct out *o, const struct autosnap *a)
+{
+    const char *name;
+    const struct rule_stats *st;
+    size_t n = rules_count(a->rules);
+    head(o, "flightrec_triggers_total", "counter",
+         "Triggers per rule: spans over a threshold, logs, process ends, manual requests.");
+    for (size_t i = 0; i < n; i++)
+        if ((st = rules_stats(a->rules, i, &name)))
+            put(o, "flightrec_triggers_total{rule=\"%s\"} %llu\n", name,
+                (unsigned long long)st->triggers);
+    head(o, "flightrec_triggers_suppressed_total", "counter",
+         "Triggers that wrote nothing, by rule and reason (cooldown, rule_cap, global_cap).");
+    static const enum rules_verdict why[] = {RULES_COOLDOWN, RULES_RULE_CAP, RULES_GLOBAL_CAP};
+    for (size_t i = 0; i < n; i++)
+        if ((st = rules_stats(a->rules, i, &name)))
+            for (size_t k = 0; k < sizeof why / sizeof why[0]; k++)
+                put(o, "flightrec_triggers_suppressed_total{rule=\"%s\",reason=\"%s\"} %llu\n",
+                    name, rules_verdict_name(why[k]), (unsigned long long)st->verdicts[why[k]]);
+    head(o, "flightrec_triggers_unknown_total", "counter",
+         "Triggers from processes naming no rule in force (a reload removed it).");
+    put(o, "flightrec_triggers_unknown_total %llu\n", (unsigned long long)a->triggers_unknown);
+    head(o, "flightrec_rule_snapshots_total", "counter",
+         "Snapshot files of each rule, by result (written, failed).");
+    for (size_t i = 0; i < n; i++) {
+        if (!(st = rules_stats(a->rules, i, &name)))
+            continue;
+        put(o, "flightrec_rule_snapshots_total{rule=\"%s\",result=\"written\"} %llu\n", name,
+            (unsigned long long)st->written);
+        put(o, "flightrec_rule_snapshots_total{rule=\"%s\",result=\"failed\"} %llu\n", name,
+            (unsigned long long)st->write_failures);
+    }
+    struct store_stats ss;
+    store_stats(a->store, &ss);
+    head(o, "flightrec_store_files", "gauge", "Snapshots in the snapshot store.");
+    put(o, "flightrec_store_files %llu\n", (unsigned long long)ss.files);
+    head(o, "flightrec_store_bytes", "gauge", "Bytes of the snapshot store (traces and sidecars).");
+    put(o, "flightrec_store_bytes %llu\n", (unsigned long long)ss.bytes);
+    head(o, "flightrec_store_writes_total", "counter", "Snapshot store writes, by result.");
+    put(o, "flightrec_store_writes_total{result=\"written\"} %llu\n", (unsigned long long)ss.written);
+    put(o, "flightrec_store_writes_total{result=\"failed\"} %llu\n",
+        (unsigned long long)ss.write_failures);
+    head(o, "flightrec_store_evicted_total", "counter",
+         "Snapshots deleted to keep the store within max_files, max_bytes and max_age.");
+    put(o, "flightrec_store_evicted_total %llu\n", (unsigned long long)ss.evicted);
+}
+
 int metrics_render(const struct metrics_src *src, char **out, size_t *len)
 {
     struct out o = {0};
@@ -172,6 +221,9 @@ int metrics_render(const struct metrics_src *src, char **out, size_t *len)
         (unsigned long long)cum);
     put(&o, "flightrec_snapshot_duration_seconds_sum %.9f\n", sn->seconds_sum);
     put(&o, "flightrec_snapshot_duration_seconds_count %llu\n", (unsigned long long)cum);
+
+    if (src->autosnap)
+        render_rules(&o, src->autosnap);
 
     if (src->http) {
         struct http_stats hs;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/autosnap.h"
 #include "daemon/control.h"
 #include "daemon/http.h"
 #include "daemon/registry.h"
@@ -19,6 +20,7 @@ struct metrics_src {
     const struct snap_service *snap; /* borrows */
     const struct http_server *http;  /* borrows; may be NULL */
     const struct control *ctl;       /* borrows: refusals before HELLO */
+    const struct autosnap *autosnap; /* borrows; may be NULL */
     uint64_t config_reloads, config_reload_failures;
 };
 

@@ -204,3 +204,20 @@ close_fd:
     close(fd);
     return err;
 }
+
+int cli_query_append(char *q, size_t cap, const char *key, const char *val)
+{
+    size_t n = strlen(q);
+    int w = snprintf(q + n, cap - n, "%s%s=", n ? "&" : "?", key);
+    if (w < 0 || (size_t)w >= cap - n)
+        return -1;
+    n += (size_t)w;
+    for (const unsigned char *v = (const unsigned char *)val; *v; v++) {
+        bool plain = (*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
+                     (*v >= '0' && *v <= '9') || strchr("-._~", *v);
+        if (n + 4 >= cap)
+            return -1;
+        n += (size_t)(plain ? sprintf(q + n, "%c", *v) : sprintf(q + n, "%%%02X", *v));
+    }
+    return 0;
+}

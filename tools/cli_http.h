@@ -35,4 +35,8 @@ struct cli_response {
 int cli_request(const struct cli_target *t, const char *method, const char *path,
                 struct cli_response *r, char *why, size_t whylen);
 
+/* Appends "?key=val" (or "&key=val") to the query string q (cap bytes),
+ * percent-encoding val. Returns 0, or -1 when it does not fit. */
+int cli_query_append(char *q, size_t cap, const char *key, const char *val);
+
 #endif

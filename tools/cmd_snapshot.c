@@ -67,23 +67,6 @@ static int on_body(void *arg, const char *buf, size_t len)
     return err;
 }
 
-static int append_param(char *q, size_t cap, const char *key, const char *val)
-{
-    size_t n = strlen(q);
-    int w = snprintf(q + n, cap - n, "%s%s=", n ? "&" : "?", key);
-    if (w < 0 || (size_t)w >= cap - n)
-        return -1;
-    n += (size_t)w;
-    for (const unsigned char *v = (const unsigned char *)val; *v; v++) {
-        bool plain = (*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
-                     (*v >= '0' && *v <= '9') || strchr("-._~", *v);
-        if (n + 4 >= cap)
-            return -1;
-        n += (size_t)(plain ? sprintf(q + n, "%c", *v) : sprintf(q + n, "%%%02X", *v));
-    }
-    return 0;
-}
-
 int cmd_snapshot(const struct cli_target *t, int argc, char **argv)
 {
     char query[2048] = "";
@@ -100,7 +83,7 @@ int cmd_snapshot(const struct cli_target *t, int argc, char **argv)
             o.path = v;
             i++;
         } else if (key && v) {
-            if (append_param(query, sizeof query, key, v) < 0)
+            if (cli_query_append(query, sizeof query, key, v) < 0)
                 return cli_fail("snapshot: too many selections") + 1;
             i++;
         } else {

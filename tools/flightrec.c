@@ -27,6 +27,15 @@ static const char usage[] =
     "        selected processes (default: all) to FILE (default: the name the\n"
     "        daemon suggests, in the current directory; '-' for stdout). Open\n"
     "        it in https://ui.perfetto.dev.\n"
+    "    trigger [--reason TEXT] [--pid N]\n"
+    "        Asks the daemon to write a snapshot to its store now, of process N\n"
+    "        or of every process, under its manual rule's cooldown and caps\n"
+    "        (over the unix socket; over TCP only with http.allow_trigger).\n"
+    "    snapshots [--json]\n"
+    "        The snapshots the daemon's rules wrote, newest first.\n"
+    "    snapshots get NAME [-o FILE]\n"
+    "        Fetches one (to FILE, default NAME in the current directory; '-'\n"
+    "        for stdout).\n"
     "\n"
     "OPTIONS\n"
     "    --socket PATH   the daemon's HTTP unix socket (default " CLI_SOCKET_DEFAULT ",\n"
@@ -78,6 +87,10 @@ int main(int argc, char **argv)
         return cmd_status(&t, argc - i, argv + i);
     if (strcmp(cmd, "snapshot") == 0)
         return cmd_snapshot(&t, argc - i, argv + i);
+    if (strcmp(cmd, "trigger") == 0)
+        return cmd_trigger(&t, argc - i, argv + i);
+    if (strcmp(cmd, "snapshots") == 0)
+        return cmd_snapshots(&t, argc - i, argv + i);
     if (strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
         return 0;

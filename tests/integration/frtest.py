@@ -58,7 +58,8 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class Daemon:
-    """A flightrecd with every path in a temporary directory."""
+    """A flightrecd with every path in a temporary directory; @DIR@ in
+    extra_config names that directory."""
 
     def __init__(self, extra_config="", window="10s"):
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
@@ -69,7 +70,8 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write("http:\n  listen: 127.0.0.1:%d\n  unix_socket: %s\n"
                     "control_socket: %s\nrecording:\n  window: %s\n%s"
-                    % (self.port, self.http_sock, self.control, window, extra_config))
+                    % (self.port, self.http_sock, self.control, window,
+                       extra_config.replace("@DIR@", self.dir)))
         self.log = os.path.join(self.dir, "flightrecd.log")
         self.proc = None
 
