@@ -108,7 +108,8 @@ struct cfg_opt {
  * of the section's struct, e.g.
  *     {"rules", CFG_LIST, CFG_LIST_FIELD(struct x, rules, n_rules), .sub = rule_rows, .max = 64}
  * Items are walked in order into array[0..count-1]; each starts from its
- * rows' defaults. Items past the count stay zero. */
+ * rows' defaults. Items past the count stay zero. The key names the items
+ * in the plural: one too many is "rules: more than 64 rules". */
 #define CFG_LIST_FIELD(type, array, n)                                                             \
     CFG_FIELD(type, array), .elem = sizeof(((type *)0)->array[0]), .count = offsetof(type, n)
 

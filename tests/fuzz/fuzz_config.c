@@ -6,7 +6,8 @@
  * and abort when one breaks: a failed load leaves *out byte for byte as it
  * was and fills a diag with a NUL-terminated message and a file name; a
  * successful one gives a config inside the schema's bounds (strings
- * NUL-terminated and absolute, ranges, loopback unless allowed); the
+ * NUL-terminated and absolute, ranges, loopback unless allowed, rules
+ * that obey the checks across their keys, unused rule slots zero); the
  * same input gives the same answer twice (no hidden state); and the depth
  * limit, which the loader counts on tokens before libyaml composes
  * anything, agrees with the nesting of libyaml's own events.
@@ -76,6 +77,45 @@ static void check_path(const char *p, size_t cap, bool may_be_empty)
         CHECK((unsigned char)p[i] >= 0x20 && p[i] != 0x7f, "control character in a path");
 }
 
+static void check_string(const char *s, size_t cap, size_t min)
+{
+    size_t len = strnlen(s, cap);
+    CHECK(len < cap, "string not NUL-terminated");
+    CHECK(len >= min, "string too short");
+    for (size_t i = 0; i < len; i++)
+        CHECK((unsigned char)s[i] >= 0x20 && s[i] != 0x7f, "control character in a string");
+}
+
+static void check_rule(const struct dconfig *c, uint32_t i)
+{
+    const struct dconfig_rule *r = &c->rules[i];
+    check_string(r->name, sizeof r->name, 1);
+    CHECK(r->name[0] != '.' && r->name[0] != '-', "rule name starts with . or -");
+    CHECK(strspn(r->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+              strlen(r->name),
+          "rule name with a bad character");
+    for (uint32_t j = 0; j < i; j++)
+        CHECK(strcmp(r->name, c->rules[j].name) != 0, "two rules of one name");
+    CHECK(r->on >= DRULE_ON_TASK && r->on <= DRULE_ON_MANUAL, "rule on out of range");
+    check_string(r->match, sizeof r->match, 1);
+    check_string(r->process, sizeof r->process, 1);
+    bool timed = r->on == DRULE_ON_TASK || r->on == DRULE_ON_REGION || r->on == DRULE_ON_WAIT;
+    CHECK(timed ? r->threshold_ns > 0 && r->threshold_ns <= 24 * 3600000000000ull
+                : r->threshold_ns == 0,
+          "rule threshold does not fit its on");
+    CHECK(timed || r->on == DRULE_ON_LOG || strcmp(r->match, "*") == 0,
+          "rule match set for exit or manual");
+    CHECK(r->count >= 1 && r->count <= 1000, "rule count out of range");
+    CHECK(r->count > 1 ? r->within_ns > 0 && r->within_ns <= 3600000000000ull : r->within_ns == 0,
+          "rule within does not fit its count");
+    CHECK(r->before_ns <= c->recording.window_ns, "rule before longer than the window");
+    CHECK(r->after_ns <= 60000000000ull, "rule after out of range");
+    CHECK(r->cooldown_ns <= 24 * 3600000000000ull, "rule cooldown out of range");
+    CHECK(r->max_per_hour <= 3600, "rule max_per_hour out of range");
+    CHECK(r->scope == DRULE_SCOPE_PROCESS || r->scope == DRULE_SCOPE_ALL,
+          "rule scope out of range");
+}
+
 static void check_config(const struct dconfig *c)
 {
     CHECK(c->http.allow_remote || cfg_addr_is_loopback(&c->http.listen),
@@ -95,6 +135,22 @@ static void check_config(const struct dconfig *c)
           "max_connections out of range");
     CHECK(c->limits.max_snapshots_per_hour >= 1 && c->limits.max_snapshots_per_hour <= 3600,
           "max_snapshots_per_hour out of range");
+    check_path(c->snapshots.dir, sizeof c->snapshots.dir, false);
+    CHECK(c->snapshots.max_files >= 1 && c->snapshots.max_files <= 100000,
+          "snapshots.max_files out of range");
+    CHECK(c->snapshots.max_bytes >= 1ull << 20 && c->snapshots.max_bytes <= 1ull << 40,
+          "snapshots.max_bytes out of range");
+    CHECK(c->snapshots.max_age_ns >= 60000000000ull &&
+              c->snapshots.max_age_ns <= 8760 * 3600000000000ull,
+          "snapshots.max_age out of range");
+    CHECK(c->snapshots.format == DFORMAT_PERFETTO || c->snapshots.format == DFORMAT_JSON,
+          "snapshots.format out of range");
+    CHECK(c->n_rules <= DCONFIG_RULES_MAX, "more rules than the array holds");
+    for (uint32_t i = 0; i < c->n_rules && i < DCONFIG_RULES_MAX; i++)
+        check_rule(c, i);
+    static const struct dconfig_rule zero;
+    for (uint32_t i = c->n_rules; i < DCONFIG_RULES_MAX; i++)
+        CHECK(memcmp(&c->rules[i], &zero, sizeof zero) == 0, "a rule slot past n_rules not zero");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
