@@ -101,9 +101,14 @@ FR_API void fr_flow_end(uint64_t flow_id);
 FR_API void fr_wait_begin(enum fr_wait kind, const char *what);
 FR_API void fr_wait_end(void);
 
-/* Asks the daemon to save a snapshot now. Not wired yet: returns
- * -ENOTCONN until the daemon takes triggers (rules and the snapshot
- * store come next). */
+/* Asks flightrecd to write this process's window to its snapshot store
+ * now, under its `on: manual` rule (cooldown and caps apply), with reason
+ * (up to 127 bytes; interned like a name, so keep the set of reasons
+ * small) in the file's sidecar. A marker "trigger: manual" is recorded on
+ * the calling thread either way. Never blocks: the request is handed to
+ * the library's own thread. Returns 0 (handed over; the daemon decides);
+ * -ENOTCONN no daemon holds this process now; -EAGAIN too many triggers
+ * not forwarded yet; -ECANCELED recording is off. */
 FR_API int fr_trigger(const char *reason);
 
 /* Writes the last `seconds` of this process's recording (up to its newest
