@@ -79,7 +79,9 @@ int reader_open(struct reader *r, const void *base, size_t size)
     struct fr_abi_header *h = &r->h;
     if (h->abi_major != FR_ABI_MAJOR)
         return -EPROTO;
-    if (h->header_size < offsetof(struct fr_abi_header, reserved) ||
+    /* the fields of ABI 1.0, the last this reader reads; later minors
+     * append (the rule table is the daemon's business, not a reader's) */
+    if (h->header_size < offsetof(struct fr_abi_header, rules_off) ||
         h->header_size > FR_ABI_HEADER_PAGE)
         return -EINVAL;
     if (h->region_size < r->size)
