@@ -12,6 +12,16 @@ http:
   listen: 127.0.0.1:6060
   unix_socket: $run/http.sock
 control_socket: $run/control.sock
+snapshots:
+  dir: $run/snapshots
+rules:
+  # flightrec-demo makes every 50th request slow (about 300 ms)
+  - name: slow-orders
+    on: task
+    match: "GET /orders"
+    threshold: 250ms
+    after: 1s
+    cooldown: 1m
 YAML
 "$build/bin/flightrecd" --config "$run/flightrec.yaml" &
 daemon=$!
@@ -42,6 +52,11 @@ flightrecd is recording flightrec-demo (pid $demo). Take a snapshot:
     curl -o slo.pftrace http://127.0.0.1:6060/debug/flightrecorder
     $build/bin/flightrec --socket $run/http.sock snapshot -o slo.pftrace
     $build/bin/flightrec --socket $run/http.sock status
+
+The rule slow-orders writes the seconds around a slow request (over 250 ms)
+to $run/snapshots by itself, at most once a minute:
+
+    $build/bin/flightrec --socket $run/http.sock snapshots
 
 and open slo.pftrace in https://ui.perfetto.dev (Open trace file).
 Ctrl-C stops both.
