@@ -38,6 +38,9 @@ struct pt_event {
     char *category, *message, *kind; /* owns; annotations, NULL when absent */
     int truncated;
     uint64_t task_id;
+    /* a trigger instant's annotations, and the END a trigger marks */
+    char *rule, *on, *subject, *marks; /* owns; NULL when absent */
+    uint64_t threshold_ns, measured_ns;
 };
 
 struct pt_trace {
@@ -318,6 +321,18 @@ static inline void pt_annotation(struct pt_trace *t, struct pt_seq *sq, struct p
         e->truncated = bval;
     else if (!strcmp(name, "task_id"))
         e->task_id = uval;
+    else if (!strcmp(name, "rule") && sval)
+        e->rule = sval, sval = NULL;
+    else if (!strcmp(name, "on") && sval)
+        e->on = sval, sval = NULL;
+    else if (!strcmp(name, "subject") && sval)
+        e->subject = sval, sval = NULL;
+    else if (!strcmp(name, "flightrec.trigger") && sval)
+        e->marks = sval, sval = NULL;
+    else if (!strcmp(name, "threshold_ns"))
+        e->threshold_ns = uval;
+    else if (!strcmp(name, "measured_ns"))
+        e->measured_ns = uval;
     else
         pt_err(t, "unknown debug annotation");
     free(sval);
@@ -531,6 +546,10 @@ static inline void pt_free(struct pt_trace *t)
         free(t->ev[i].category);
         free(t->ev[i].message);
         free(t->ev[i].kind);
+        free(t->ev[i].rule);
+        free(t->ev[i].on);
+        free(t->ev[i].subject);
+        free(t->ev[i].marks);
     }
     free(t->tracks);
     free(t->ev);

@@ -364,6 +364,46 @@ static void test_json_two_processes_and_loss_counts(void **state)
     sink_mem_fini(&doc);
 }
 
+/* ---- a rule that fired ---- */
+
+static void slow_task(void *arg)
+{
+    (void)arg;
+    fr_task_id t = fr_task_begin("GET /slow");
+    tu_pause_ms(3);
+    fr_task_end(t);
+}
+
+static void test_json_trigger_is_an_instant_and_marks_its_slice(void **state)
+{
+    (void)state;
+    struct fr_abi_rule r[] = {tu_rule("slow-task", FR_ABI_RULE_TASK, "GET /slow", 1000000)};
+    assert_int_equal(tu_publish_rules(r, 1), 1);
+    uint32_t tid = tu_on_thread(slow_task, NULL);
+    tu_publish_rules(NULL, 0);
+    read_all();
+    struct trace_thread th[1];
+    struct trace_proc view;
+    et_view(&P, &tid, 1, &view, th);
+    struct window_input in = {&view, 0, 0};
+    struct sink_mem doc;
+    char *list;
+    encode_and_list(&in, 1, &doc, &list);
+    const struct trace_event *e = NULL;
+    for (size_t i = 0; i < th[0].n; i++)
+        if (th[0].ev[i].type == FR_REC_TRIGGER)
+            e = &th[0].ev[i];
+    assert_non_null(e);
+    has_line(list,
+             "i|%u|\"trigger: slow-task\"|flightrec|{\"measured_ns\": %" PRIu64
+             ", \"on\": \"task\", \"rule\": \"slow-task\", \"subject\": \"GET /slow\", "
+             "\"task_id\": \"0x%" PRIx64 "\", \"threshold_ns\": 1000000}",
+             tid, e->ts - e->start_ts, e->id);
+    has_line(list, "e|%u|\"GET /slow\"|task|{\"flightrec.trigger\": \"slow-task\"}|", tid);
+    free(list);
+    sink_mem_fini(&doc);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -382,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_json_hostile_names_and_1k_logs_stay_valid),
         cmocka_unit_test(test_json_same_input_gives_same_bytes_in_any_chunks),
         cmocka_unit_test(test_json_two_processes_and_loss_counts),
+        cmocka_unit_test(test_json_trigger_is_an_instant_and_marks_its_slice),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -22,25 +22,10 @@
 
 static void publish(const struct fr_abi_rule *r, unsigned n)
 {
-    struct fr_abi_rules *t = (struct fr_abi_rules *)(fr__proc.base + fr__proc.hdr->rules_off);
-    atomic_store(&t->seq, atomic_load(&t->seq) + 1);
-    t->count = n;
-    t->gen++;
-    memcpy(t->rules, r, n * sizeof *r);
-    atomic_store(&t->seq, atomic_load(&t->seq) + 1);
-    assert_int_equal(fr__rules_apply(), n);
+    assert_int_equal(tu_publish_rules(r, n), n);
 }
 
-static struct fr_abi_rule rule(const char *name, unsigned on, const char *match, uint64_t thr)
-{
-    struct fr_abi_rule r;
-    memset(&r, 0, sizeof r);
-    r.on = on;
-    r.threshold_ns = thr;
-    strcpy(r.name, name);
-    strcpy(r.match, match);
-    return r;
-}
+#define rule tu_rule
 
 /* The trigger records on this thread since the test began, in order. */
 static uint64_t since;

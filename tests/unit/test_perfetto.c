@@ -610,6 +610,71 @@ static int teardown(void **state)
     return 0;
 }
 
+/* ---- a rule that fired ---- */
+
+static void slow_task(void *arg)
+{
+    (void)arg;
+    fr_thread_name("server");
+    fr_task_id t = fr_task_begin("GET /slow");
+    fr_region_begin("handle");
+    tu_pause_ms(3);
+    fr_region_end();
+    fr_task_end(t);
+}
+
+static void test_perfetto_trigger_is_an_instant_and_marks_its_slice(void **state)
+{
+    (void)state;
+    struct fr_abi_rule r[] = {tu_rule("slow-task", FR_ABI_RULE_TASK, "GET /slow", 1000000)};
+    assert_int_equal(tu_publish_rules(r, 1), 1);
+    uint32_t tid = tu_on_thread(slow_task, NULL);
+    tu_publish_rules(NULL, 0);
+    read_all();
+    struct trace_thread th[1];
+    struct trace_proc view;
+    et_view(&P, &tid, 1, &view, th);
+    struct window_input in = {&view, 0, 0};
+    struct pt_trace t;
+    struct sink_mem m;
+    char *text;
+    encode_and_check(&in, 1, 1, &t, &m, &text);
+    const struct pt_track *a = pt_thread(&t, tid);
+    assert_non_null(a);
+    assert_int_equal(pt_count(&t, a->uuid, 3, "trigger: slow-task"), 1);
+    const struct pt_event *trig = &t.ev[pt_nth(&t, a->uuid, 2)]; /* task, handle, trigger */
+    assert_string_equal(trig->name, "trigger: slow-task");
+    assert_string_equal(trig->rule, "slow-task");
+    assert_string_equal(trig->on, "task");
+    assert_string_equal(trig->subject, "GET /slow");
+    assert_int_equal(trig->threshold_ns, 1000000);
+    assert_true(trig->measured_ns >= 3000000);
+    /* the task's END (on its own track) is marked, at the trigger's time */
+    size_t marked = 0;
+    for (size_t i = 0; i < t.nev; i++) {
+        if (t.ev[i].marks) {
+            marked++;
+            assert_int_equal(t.ev[i].type, 2);
+            assert_string_equal(t.ev[i].marks, "slow-task");
+            assert_int_equal(t.ev[i].ts, trig->ts);
+            assert_true(t.ev[i].track != a->uuid);
+        }
+    }
+    assert_int_equal(marked, 1);
+    no_bad_ends(&t, 0);
+    if (text) {
+        protoc_agrees(text, &t);
+        assert_int_equal(et_count(text, "name: \"trigger: slow-task\""), 1);
+        assert_int_equal(et_count(text, "string_value: \"GET /slow\""), 1); /* subject */
+        assert_int_equal(et_count(text, "name: \"threshold_ns\""), 1);
+        assert_int_equal(et_count(text, "uint_value: 1000000"), 1);
+        assert_int_equal(et_count(text, "name: \"flightrec.trigger\""), 1); /* the task's END */
+    }
+    free(text);
+    pt_free(&t);
+    sink_mem_fini(&m);
+}
+
 int main(void)
 {
     assert_int_equal(fr_init("test_perfetto"), 0);
@@ -623,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_perfetto_two_processes_and_loss_counts),
         cmocka_unit_test(test_perfetto_sink_failure_stops_the_encoder),
         cmocka_unit_test(test_perfetto_empty_window_and_no_process),
+        cmocka_unit_test(test_perfetto_trigger_is_an_instant_and_marks_its_slice),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -15,6 +15,7 @@
 #include "common/reader.h"
 #include "include/flightrec.h"
 #include "lib/proc.h"
+#include "lib/rules.h"
 
 static inline int tu_read_self(struct trace_proc *p)
 {
@@ -87,6 +88,33 @@ static inline uint32_t tu_on_thread(void (*fn)(void *), void *arg)
     pthread_create(&th, NULL, tu_job_main, &j);
     pthread_join(th, NULL);
     return j.tid;
+}
+
+/* Plays the daemon: writes n rules into this process's rule table, as
+ * registry_publish_rules() does, and applies them, as the client thread
+ * does on RULES. Returns the rules in force. */
+static inline unsigned tu_publish_rules(const struct fr_abi_rule *r, unsigned n)
+{
+    struct fr_abi_rules *t = (struct fr_abi_rules *)(fr__proc.base + fr__proc.hdr->rules_off);
+    atomic_store(&t->seq, atomic_load(&t->seq) + 1);
+    t->count = n;
+    t->gen++;
+    if (n)
+        memcpy(t->rules, r, n * sizeof *r);
+    atomic_store(&t->seq, atomic_load(&t->seq) + 1);
+    return fr__rules_apply();
+}
+
+static inline struct fr_abi_rule tu_rule(const char *name, unsigned on, const char *match,
+                                         uint64_t threshold_ns)
+{
+    struct fr_abi_rule r;
+    memset(&r, 0, sizeof r);
+    r.on = on;
+    r.threshold_ns = threshold_ns;
+    strncpy(r.name, name, sizeof r.name - 1);
+    strncpy(r.match, match, sizeof r.match - 1);
+    return r;
 }
 
 #endif
