@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/sink.h"
@@ -31,7 +32,7 @@ struct job {
     struct capture cap;      /* owns */
     uint64_t wall_ns, mono_ns; /* one instant on both clocks, at the trigger */
     int err;
-    char name[STORE_NAME_MAX];
+    char name[STORE_FILE_MAX];
     uint64_t bytes;
 };
 
@@ -185,6 +186,8 @@ static int fd_write(void *ctx, const void *buf, size_t len)
     return sink_fd_write(ctx, buf, len);
 }
 
+static const char *const on_names[] = {"?", "task", "region", "wait", "log", "exit", "manual"};
+
 static void job_run(uv_work_t *w)
 {
     struct job *j = w->data;
@@ -193,11 +196,11 @@ static void job_run(uv_work_t *w)
     const struct rule_trigger *first = &p->trig[0];
     struct store_key key = {
         .wall_ns = j->wall_ns,
+        .rule = p->rule.name,
+        .process = p->scope_proc ? first->process : "all",
         .pid = p->scope_proc ? first->pid : 0,
-        .json = a->json,
+        .format = a->json ? STORE_JSON : STORE_PERFETTO,
     };
-    memcpy(key.rule, p->rule.name, sizeof key.rule - 1);
-    memcpy(key.process, p->scope_proc ? first->process : "all", p->scope_proc ? sizeof key.process - 1 : 4);
     struct store_tx tx;
     j->err = store_begin(a->store, &key, &tx);
     if (j->err < 0)
@@ -205,6 +208,9 @@ static void job_run(uv_work_t *w)
     struct capture_opts o = {.from_ns = p->from_ns, .max_bytes = a->max_bytes, .json = a->json};
     struct enc_sink sink = {fd_write, &tx.fd};
     j->err = capture_encode(&j->cap, &o, &sink, NULL, NULL);
+    struct stat st;
+    if (j->err == 0 && fstat(tx.fd, &st) == 0)
+        j->bytes = (uint64_t)st.st_size;
     if (j->err < 0) {
         store_abort(a->store, &tx);
         return;
@@ -213,30 +219,23 @@ static void job_run(uv_work_t *w)
     for (unsigned i = 0; i < p->ntrig; i++) {
         const struct rule_trigger *t = &p->trig[i];
         trig[i] = (struct store_trigger){
-            .mono_ns = t->mono_ns, .pid = t->pid, .tid = t->tid, .measured_ns = t->measured_ns,
-            .task_id = t->task_id,
+            .mono_ns = t->mono_ns, .pid = t->pid, .tid = t->tid,
+            .measured_ns = t->measured_ns ? t->measured_ns : STORE_NONE,
+            .subject = t->subject, .task_id = t->task_id,
         };
-        memcpy(trig[i].subject, t->subject, sizeof trig[i].subject - 1);
-        memcpy(trig[i].process, t->process, sizeof trig[i].process - 1);
     }
     struct store_meta m = {
-        .on = p->rule.on,
-        .threshold_ns = p->rule.threshold_ns,
-        .measured_ns = first->measured_ns,
-        .trigger_wall_ns = j->wall_ns,
+        .on = p->rule.on < sizeof on_names / sizeof on_names[0] ? on_names[p->rule.on] : "?",
+        .threshold_ns = p->rule.threshold_ns ? p->rule.threshold_ns : STORE_NONE,
+        .measured_ns = first->measured_ns ? first->measured_ns : STORE_NONE,
         .trigger_mono_ns = first->mono_ns,
-        .pid = first->pid,
         .triggers = trig,
         .ntriggers = p->ntrig,
         .ntriggers_total = p->ntrig_total,
-        .from_ns = p->from_ns,
-        .to_ns = uv_hrtime(),
-        .json = a->json,
+        .window_from_ns = p->from_ns,
+        .window_to_ns = uv_hrtime(),
     };
-    memcpy(m.rule, p->rule.name, sizeof m.rule - 1);
-    memcpy(m.process, p->scope_proc ? first->process : "", sizeof m.process - 1);
     j->err = store_commit(a->store, &tx, &m, j->name, sizeof j->name);
-    j->bytes = tx.bytes;
 }
 
 static void maybe_stopped(struct autosnap *a);
@@ -486,13 +485,13 @@ struct file_job {
     int fd;
     uint64_t size;
     const char *type;
-    char name[STORE_NAME_MAX];
+    char name[STORE_FILE_MAX];
 };
 
 static void file_run(uv_work_t *w)
 {
     struct file_job *f = w->data;
-    char disp[STORE_NAME_MAX + 40];
+    char disp[STORE_FILE_MAX + 40];
     snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", f->name);
     struct http_header h[] = {{"Content-Disposition", disp}, {"Cache-Control", "no-store"}};
     if (http_stream_start(f->out.req, 200, f->type, h, 2) < 0) {
