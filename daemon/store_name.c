@@ -83,6 +83,20 @@ size_t store_name_file(const struct store_name *nm, enum store_file f, char *dst
     return n + e;
 }
 
+int store_name_cmp(const struct store_name *a, const struct store_name *b)
+{
+    if (a->time_ms != b->time_ms)
+        return a->time_ms < b->time_ms ? -1 : 1;
+    int c = strcmp(a->rule, b->rule);
+    if (c == 0)
+        c = strcmp(a->process, b->process);
+    if (c == 0 && a->pid != b->pid)
+        c = a->pid < b->pid ? -1 : 1;
+    if (c == 0 && a->n != b->n)
+        c = a->n < b->n ? -1 : 1;
+    return c;
+}
+
 /* ---- parsing ---- */
 
 /* n decimal digits at s; -1 when one is not a digit. */

@@ -72,6 +72,10 @@ size_t store_name_file(const struct store_name *nm, enum store_file f, char *dst
 /* ".pftrace", ".trace.json" or ".meta.json". */
 const char *store_name_ext(enum store_file f);
 
+/* Orders names oldest first (by time, then the other fields: a total
+ * order, so a -2 comes after the name it was a suffix to). */
+int store_name_cmp(const struct store_name *a, const struct store_name *b);
+
 /* Parses name[0..len) (any bytes) as one of the store's file names.
  * Returns 0 with *nm and *f filled, or -EINVAL when it is not one: then
  * *nm and *f are unspecified. store_name_file() of the result gives back
