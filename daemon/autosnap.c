@@ -23,7 +23,7 @@
 #include "daemon/http_sink.h"
 #include "daemon/log.h"
 
-#define MS 1000000ull
+#define MS UINT64_C(1000000)
 
 struct job {
     uv_work_t work;
@@ -90,10 +90,12 @@ static enum rules_verdict offer(struct autosnap *a, const struct dconfig_rule *r
                  "writing a snapshot in %.1f s",
                  rule->name, t->subject, t->process, t->pid, (double)t->measured_ns / MS,
                  (double)t->threshold_ns / MS, (double)rule->after_ns / 1e9);
-        else
+        else if (t->pid)
             dlog("rule %s fired: %s in %s[%" PRIu32 "]; writing a snapshot in %.1f s", rule->name,
-                 t->subject, t->pid ? t->process : "every process", t->pid,
-                 (double)rule->after_ns / 1e9);
+                 t->subject, t->process, t->pid, (double)rule->after_ns / 1e9);
+        else
+            dlog("rule %s fired: %s, for every process; writing a snapshot in %.1f s",
+                 rule->name, t->subject, (double)rule->after_ns / 1e9);
         arm(a);
     } else if (log) {
         dlog("rule %s: %" PRIu64 " trigger(s) suppressed (%s) since the last such line",
@@ -188,6 +190,23 @@ static int fd_write(void *ctx, const void *buf, size_t len)
 
 static const char *const on_names[] = {"?", "task", "region", "wait", "log", "exit", "manual"};
 
+/* Why a trigger of a rule of kind `on` fired, for the sidecar. */
+static const char *rule_reason(unsigned on)
+{
+    switch (on) {
+    case DRULE_ON_TASK:
+    case DRULE_ON_REGION:
+    case DRULE_ON_WAIT:
+        return "over threshold";
+    case DRULE_ON_LOG:
+        return "log of a watched category";
+    case DRULE_ON_EXIT:
+        return "process ended badly";
+    default:
+        return "manual request";
+    }
+}
+
 static void job_run(uv_work_t *w)
 {
     struct job *j = w->data;
@@ -222,6 +241,7 @@ static void job_run(uv_work_t *w)
             .mono_ns = t->mono_ns, .pid = t->pid, .tid = t->tid,
             .measured_ns = t->measured_ns ? t->measured_ns : STORE_NONE,
             .subject = t->subject, .task_id = t->task_id,
+            .reason = rule_reason(p->rule.on),
         };
     }
     struct store_meta m = {
@@ -458,7 +478,7 @@ void autosnap_handle_trigger(struct http_req *req, void *arg)
     }
     uint64_t wait = rules_retry_ns(a->rules, rule, t.proc_id, uv_hrtime());
     char retry[24];
-    snprintf(retry, sizeof retry, "%" PRIu64, wait / 1000000000ull + 1);
+    snprintf(retry, sizeof retry, "%" PRIu64, wait / UINT64_C(1000000000) + 1);
     int n = snprintf(body, sizeof body, "suppressed by rule %s: %s; retry in %s s\n", rule->name,
                      rules_verdict_name(v), retry);
     struct http_header h[] = {{"Retry-After", retry}};
@@ -468,15 +488,26 @@ void autosnap_handle_trigger(struct http_req *req, void *arg)
 void autosnap_handle_list(struct http_req *req, void *arg)
 {
     struct autosnap *a = arg;
-    char *json;
+    const struct http_query *q = http_req_query(req);
+    bool text = false;
+    for (size_t i = 0; i < q->n; i++) {
+        if (strcmp(q->params[i].key, "format") == 0 &&
+            (strcmp(q->params[i].val, "text") == 0 || strcmp(q->params[i].val, "json") == 0)) {
+            text = strcmp(q->params[i].val, "text") == 0;
+        } else {
+            http_reply_error(req, 400, "unknown parameter (format=json|text)");
+            return;
+        }
+    }
+    char *body;
     size_t len;
-    int err = store_list_json(a->store, &json, &len);
+    int err = text ? store_list_text(a->store, &body, &len) : store_list_json(a->store, &body, &len);
     if (err < 0) {
         http_reply_error(req, 503, strerror(-err));
         return;
     }
-    http_reply(req, 200, "application/json", json, len);
-    free(json);
+    http_reply(req, 200, text ? "text/plain; charset=utf-8" : "application/json", body, len);
+    free(body);
 }
 
 struct file_job {
@@ -537,9 +568,10 @@ void autosnap_handle_get(struct http_req *req, void *arg)
     int err = store_open_file(a->store, http_req_tail(req), &f->fd, &f->size, &f->type);
     if (err < 0) {
         free(f);
-        http_reply_error(req, err == -ENOENT ? 404 : 500,
-                         err == -ENOENT ? "no such snapshot (see /debug/flightrecorder/snapshots)"
-                                        : strerror(-err));
+        http_reply_error(req, err == -ENOENT ? 404 : err == -EINVAL ? 400 : 500,
+                         err == -ENOENT   ? "no such snapshot (see /debug/flightrecorder/snapshots)"
+                         : err == -EINVAL ? "not a snapshot file name"
+                                          : strerror(-err));
         return;
     }
     snprintf(f->name, sizeof f->name, "%s", http_req_tail(req));

@@ -636,7 +636,18 @@ static void list_entry(FILE *f, const struct store_entry *e, bool first)
             when, e->nm.rule, e->nm.process, e->nm.pid, store_format_name(e->format));
 }
 
-int store_list_json(struct store *s, char **json, size_t *len)
+/* One line per snapshot, for people (flightrec snapshots). */
+static void text_entry(FILE *f, const struct store_entry *e)
+{
+    char base[STORE_BASE_MAX], when[40];
+    store_name_base(&e->nm, base);
+    store_rfc3339(when, e->nm.time_ms * 1000000u, 3);
+    fprintf(f, "%-24s  %-16s  %-16s %7u %10llu  %s%s\n", when, e->nm.rule, e->nm.process,
+            e->nm.pid, (unsigned long long)(e->trace_bytes + e->meta_bytes), base,
+            store_name_ext(trace_file(e->format)));
+}
+
+static int list(struct store *s, bool text, char **out, size_t *len)
 {
     struct victims v;
     char *buf = NULL;
@@ -646,10 +657,17 @@ int store_list_json(struct store *s, char **json, size_t *len)
         return -ENOMEM;
     pthread_mutex_lock(&s->lock);
     evict_locked(s, wall_now(), NULL, &v);
-    fputc('[', f);
-    for (size_t i = s->n; i-- > 0;)
-        list_entry(f, &s->idx[i], i == s->n - 1);
-    fputs(s->n ? "\n]\n" : "]\n", f);
+    if (text) {
+        fprintf(f, "%-24s  %-16s  %-16s %7s %10s  %s\n", "TIME", "RULE", "PROCESS", "PID",
+                "BYTES", "FILE");
+        for (size_t i = s->n; i-- > 0;)
+            text_entry(f, &s->idx[i]);
+    } else {
+        fputc('[', f);
+        for (size_t i = s->n; i-- > 0;)
+            list_entry(f, &s->idx[i], i == s->n - 1);
+        fputs(s->n ? "\n]\n" : "]\n", f);
+    }
     pthread_mutex_unlock(&s->lock);
     victims_delete(&v);
     int bad = ferror(f);
@@ -657,9 +675,19 @@ int store_list_json(struct store *s, char **json, size_t *len)
         free(buf);
         return -ENOMEM;
     }
-    *json = buf;
+    *out = buf;
     *len = size;
     return 0;
+}
+
+int store_list_json(struct store *s, char **json, size_t *len)
+{
+    return list(s, false, json, len);
+}
+
+int store_list_text(struct store *s, char **text, size_t *len)
+{
+    return list(s, true, text, len);
 }
 
 int store_open_file(struct store *s, const char *name, int *fd, uint64_t *size,

@@ -58,6 +58,7 @@ struct store_trigger {
     uint64_t mono_ns; /* CLOCK_MONOTONIC */
     uint32_t pid, tid;
     uint64_t measured_ns; /* STORE_NONE: none */
+    uint64_t task_id;     /* the offending task; 0: none */
     const char *subject;  /* borrows; task, region or wait name, or log category; NULL: none */
     const char *reason;   /* borrows; why it fired, e.g. "over threshold"; NULL: none */
 };
@@ -70,6 +71,7 @@ struct store_meta {
     uint64_t trigger_mono_ns;
     const struct store_trigger *triggers;
     size_t ntriggers;
+    uint64_t ntriggers_total; /* merged into this snapshot, the listed ones included */
     uint64_t window_from_ns, window_to_ns; /* CLOCK_MONOTONIC */
 };
 
@@ -157,6 +159,10 @@ size_t store_expire(struct store *s, uint64_t now_wall_ns);
  * of the name (so rule and process are sanitised). Returns 0 and *json
  * (owned, free(); *len bytes plus a NUL), or -ENOMEM. */
 int store_list_json(struct store *s, char **json, size_t *len);
+
+/* The same as a table for people, one snapshot per line under a header
+ * (flightrec snapshots; ?format=text). */
+int store_list_text(struct store *s, char **text, size_t *len);
 
 /* GET /debug/flightrecorder/snapshots/NAME: name is a trace's or a
  * sidecar's file name, looked up in the index (never joined to a path as

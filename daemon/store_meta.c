@@ -90,6 +90,8 @@ static void trigger(struct doc *d, const struct store_trigger *t)
     u64(d, t->tid);
     raw(d, ", \"measured_ns\": ");
     opt_u64(d, t->measured_ns);
+    raw(d, ", \"task_id\": ");
+    opt_u64(d, t->task_id ? t->task_id : STORE_NONE);
     raw(d, ", \"subject\": ");
     str(d, t->subject);
     raw(d, ", \"reason\": ");
@@ -135,6 +137,8 @@ int store_meta_render(const struct store_sidecar *sc, char **out, size_t *len)
     u64(&d, sc->pid);
     raw(&d, ",\n  \"process\": ");
     str(&d, sc->process);
+    raw(&d, ",\n  \"triggers_total\": ");
+    u64(&d, m->ntriggers_total > m->ntriggers ? m->ntriggers_total : m->ntriggers);
     raw(&d, ",\n  \"triggers\": [");
     for (size_t i = 0; i < m->ntriggers; i++) {
         raw(&d, i ? ",\n    " : "\n    ");

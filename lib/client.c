@@ -195,6 +195,9 @@ static void send_goodbye(int status)
     int fd = atomic_load_explicit(&cl.sock, memory_order_acquire);
     if (fd < 0)
         return;
+    /* A rule that fired just before the exit must reach the daemon: the
+     * exit comes before the thread would have forwarded it. */
+    forward_triggers(fd);
     struct fr_ctl_msg m;
     msg_init(&m, FR_CTL_GOODBYE);
     m.status = status;

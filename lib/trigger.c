@@ -85,7 +85,11 @@ size_t fr__trigger_drain(struct fr__trig *out, size_t max)
         return 0;
     size_t n = 0;
     for (unsigned i = 0; i < FR__TRIGGER_SLOTS && n < max; i++) {
-        if (atomic_load_explicit(&box[i].state, memory_order_acquire) != SLOT_FULL)
+        /* claimed, not just read: the exiting thread drains too
+         * (send_goodbye() in client.c), and a trigger must go out once */
+        uint32_t expect = SLOT_FULL;
+        if (!atomic_compare_exchange_strong_explicit(&box[i].state, &expect, SLOT_WRITING,
+                                                     memory_order_acquire, memory_order_relaxed))
             continue;
         out[n++] = box[i].t;
         atomic_store_explicit(&box[i].state, SLOT_FREE, memory_order_release);
