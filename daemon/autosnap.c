@@ -37,6 +37,7 @@ struct job {
 };
 
 static void arm(struct autosnap *a);
+static void arm_expiry(struct autosnap *a);
 
 static uint64_t realtime_ns(void)
 {
@@ -276,6 +277,7 @@ static void job_after(uv_work_t *w, int status)
     free(j->p);
     free(j);
     a->running--;
+    arm_expiry(a);
     maybe_stopped(a);
 }
 
@@ -318,6 +320,28 @@ static void on_due(uv_timer_t *t)
     arm(t->data);
 }
 
+static void on_expiry(uv_timer_t *t)
+{
+    struct autosnap *a = t->data;
+    size_t n = store_expire(a->store, realtime_ns());
+    if (n)
+        dlog("snapshot store: %zu snapshot(s) older than snapshots.max_age deleted", n);
+    arm_expiry(a);
+}
+
+/* Sleeps until the oldest stored snapshot is too old; with none, no
+ * timer. */
+static void arm_expiry(struct autosnap *a)
+{
+    uint64_t due = store_next_expiry(a->store), now = realtime_ns();
+    if (a->stopping || due == UINT64_MAX) {
+        uv_timer_stop(&a->expiry);
+        return;
+    }
+    uint64_t ms = due > now ? (due - now) / MS + 1 : 0;
+    uv_timer_start(&a->expiry, on_expiry, ms, 0);
+}
+
 /* Starts what is due and sleeps until the next one; no pending
  * snapshot, no timer. */
 static void arm(struct autosnap *a)
@@ -355,6 +379,9 @@ int autosnap_start(struct autosnap *a, uv_loop_t *loop, struct registry *reg,
     }
     uv_timer_init(loop, &a->timer);
     a->timer.data = a;
+    uv_timer_init(loop, &a->expiry);
+    a->expiry.data = a;
+    arm_expiry(a);
     return 0;
 }
 
@@ -371,6 +398,7 @@ int autosnap_reload(struct autosnap *a, const struct dconfig *cfg)
     a->max_bytes = cfg->recording.max_bytes;
     a->json = cfg->snapshots.format == DFORMAT_JSON;
     a->allow_tcp = cfg->http.allow_trigger;
+    arm_expiry(a);
     for (struct proc *p = a->reg->head; p; p = p->next) {
         if (p->state != PROC_LIVE)
             continue;
@@ -383,13 +411,13 @@ int autosnap_reload(struct autosnap *a, const struct dconfig *cfg)
 static void timer_closed(uv_handle_t *h)
 {
     struct autosnap *a = h->data;
-    a->timer.data = NULL;
+    h->data = NULL;
     maybe_stopped(a);
 }
 
 static void maybe_stopped(struct autosnap *a)
 {
-    if (a->stopping && a->running == 0 && !a->timer.data && a->stopped) {
+    if (a->stopping && a->running == 0 && !a->timer.data && !a->expiry.data && a->stopped) {
         void (*cb)(struct autosnap *) = a->stopped;
         a->stopped = NULL;
         cb(a);
@@ -408,7 +436,9 @@ void autosnap_stop(struct autosnap *a, void (*stopped)(struct autosnap *a))
         start_job(a, p);
     }
     uv_timer_stop(&a->timer);
+    uv_timer_stop(&a->expiry);
     uv_close((uv_handle_t *)&a->timer, timer_closed);
+    uv_close((uv_handle_t *)&a->expiry, timer_closed);
 }
 
 void autosnap_free(struct autosnap *a)

@@ -7,7 +7,9 @@
  * snapshot is due, writes the window [first trigger - before, now] of its
  * scope into the snapshot store (daemon/store.h) on the thread pool.
  *
- * One timer, armed only while a snapshot is pending: idle means idle.
+ * Two timers, armed only while there is something to do at a known time
+ * (a pending snapshot's due time, the oldest stored snapshot's max_age):
+ * idle means idle.
  * Loop thread only, except the jobs it queues.
  */
 #ifndef FR_DAEMON_AUTOSNAP_H
@@ -31,6 +33,7 @@ struct autosnap {
     struct rules *rules;  /* owns */
     struct store *store;  /* owns */
     uv_timer_t timer;     /* owns: the next pending snapshot's due time */
+    uv_timer_t expiry;    /* owns: the oldest stored snapshot's max_age */
     uint64_t max_bytes;   /* recording.max_bytes */
     bool json;            /* snapshots.format */
     bool allow_tcp;       /* http.allow_trigger: POST over TCP too */

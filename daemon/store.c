@@ -621,6 +621,16 @@ size_t store_expire(struct store *s, uint64_t now_wall_ns)
     return n;
 }
 
+uint64_t store_next_expiry(struct store *s)
+{
+    uint64_t due = UINT64_MAX;
+    pthread_mutex_lock(&s->lock);
+    if (s->n && s->lim.max_age_ns)
+        due = s->idx[0].nm.time_ms * UINT64_C(1000000) + s->lim.max_age_ns;
+    pthread_mutex_unlock(&s->lock);
+    return due;
+}
+
 /* One element of the listing. Names hold [A-Za-z0-9._-TZ] only, so they
  * are written as they are, without escaping. */
 static void list_entry(FILE *f, const struct store_entry *e, bool first)

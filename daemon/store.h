@@ -150,6 +150,10 @@ void store_abort(struct store *s, struct store_tx *tx);
  * ns), for a timer. Returns how many. */
 size_t store_expire(struct store *s, uint64_t now_wall_ns);
 
+/* When the oldest snapshot passes max_age (CLOCK_REALTIME ns), for that
+ * timer; UINT64_MAX when nothing will (no snapshot, or no max_age). */
+uint64_t store_next_expiry(struct store *s);
+
 /* GET /debug/flightrecorder/snapshots: after store_expire() at the
  * current time, a JSON array, newest first, of
  *   {"name":"<base>","trace":"<base>.pftrace","sidecar":"<base>.meta.json",

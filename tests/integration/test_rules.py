@@ -154,6 +154,25 @@ def test_slow_request_writes_exactly_one_snapshot():
     with_daemon(run, SLOW_ORDERS)
 
 
+def test_sighup_swaps_the_rules_of_running_processes():
+    def run(d):
+        app = SloApp(d, extra=["--requests", "2", "--slow-at", "1", "--slow-ms", "200",
+                               "--then", "pause"])
+        # the same rule, a lower threshold: the running process gets it
+        with open(d.config) as f:
+            text = f.read()
+        with open(d.config, "w") as f:
+            f.write(text.replace("threshold: 500ms", "threshold: 100ms"))
+        d.proc.send_signal(frtest.signal.SIGHUP)
+        frtest.wait_for(lambda: "in force" in d.log_text(), 5, "the reload")
+        time.sleep(0.3)  # RULES reached the library
+        app.go()
+        files = wait_files(d, 1, 5)
+        assert sidecar(files[0])["threshold_ns"] == 100 * MS
+        app.proc.terminate()
+    with_daemon(run, SLOW_ORDERS)
+
+
 def test_request_just_under_the_threshold_fires_nothing():
     def run(d):
         app = SloApp(d, extra=["--requests", "5", "--slow-at", "3", "--slow-ms", "490"])
