@@ -281,9 +281,16 @@ def test_sigkilled_process_fires_the_exit_rule_with_its_last_seconds():
 """
 
     def run(d):
-        calm = App(d, "calm", threads=2, regions=2, then="exit")  # exits 0: no rule
-        calm.proc.wait(10)
-        app = App(d, "victim", threads=2, regions=5, then="kill")
+        calm = App(d, "calm", threads=2, regions=2, then="pause")
+        frtest.wait_for(lambda: any(p["pid"] == calm.pid for p in d.processes()), 5,
+                        "registration of calm")
+        assert calm.stop() == 0  # exits 0 with a goodbye: no rule
+        frtest.wait_for(lambda: any(p["pid"] == calm.pid and p["state"] == "exited"
+                                    for p in d.processes()), 5, "calm's goodbye")
+        app = App(d, "victim", threads=2, regions=5, then="pause")
+        frtest.wait_for(lambda: any(p["pid"] == app.pid for p in d.processes()), 5,
+                        "registration of the victim")
+        app.proc.kill()
         app.proc.wait(10)
         files = wait_files(d, 1, 5)
         time.sleep(0.5)
