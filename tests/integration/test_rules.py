@@ -357,6 +357,22 @@ def test_manual_triggers_from_the_app_the_cli_and_http():
     with_daemon(run, MANUAL)
 
 
+def test_json_store_format_writes_chrome_json():
+    def run(d):
+        app = App(d, "jsonapp", threads=2, regions=3)
+        st, _, body = d.get("/debug/flightrecorder/trigger?reason=json&pid=%d" % app.pid,
+                            method="POST", unix=True)
+        assert st == 202, body
+        files = wait_files(d, 1, 5)
+        assert files[0].endswith(".trace.json"), files
+        doc = json.load(open(files[0]))
+        names = {e.get("name") for e in doc["traceEvents"]}
+        assert "work" in names and "job-0" in names, names
+        assert sidecar(files[0])["format"] == "json"
+        app.stop()
+    with_daemon(run, MANUAL, store="  format: json\n")
+
+
 def test_manual_trigger_cooldown_answers_429():
     rules = """  - name: by-hand
     on: manual
