@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,18 @@ int metrics_render(const struct metrics_src *src, char **out, size_t *len)
         label(nm, sizeof nm, p->name);
         put(&o, "flightrec_process_events_dropped_total{pid=\"%u\",process=\"%s\"} %llu\n",
             p->pid, nm, (unsigned long long)st.dropped);
+    }
+    head(&o, "flightrec_process_triggers_lost_total", "counter",
+         "Triggers a process recorded but could not tell the daemon (none connected, or its "
+         "mailbox full).");
+    for (const struct proc *p = reg->head; p; p = p->next) {
+        char nm[200];
+        uint64_t lost = 0;
+        if (p->rd.h.abi_minor >= 1) /* the process's word, only ever shown */
+            memcpy(&lost, p->base + offsetof(struct fr_abi_header, triggers_lost), sizeof lost);
+        label(nm, sizeof nm, p->name);
+        put(&o, "flightrec_process_triggers_lost_total{pid=\"%u\",process=\"%s\"} %llu\n", p->pid,
+            nm, (unsigned long long)lost);
     }
     head(&o, "flightrec_process_ring_bytes", "gauge",
          "Ring memory a process reserves for its threads (pages are touched on use).");
