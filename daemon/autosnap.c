@@ -76,9 +76,8 @@ static enum rules_verdict offer(struct autosnap *a, const struct dconfig_rule *r
                                 struct rule_trigger *t)
 {
     uint64_t now = uv_hrtime();
-    uint64_t window = rules_before_ns(a->rules, rule);
-    if (t->mono_ns > now || now - t->mono_ns > window)
-        t->mono_ns = now;
+    if (t->mono_ns > now || now - t->mono_ns > a->reg->window_ns)
+        t->mono_ns = now; /* the process's word, kept to the recording it can have */
     if (rule->threshold_ns)
         t->threshold_ns = rule->threshold_ns;
     struct rules_pending *p;
