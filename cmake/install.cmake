@@ -55,7 +55,7 @@ install(CODE [[
   endif()
 ]])
 install(FILES config/flightrec.yaml DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/flightrec)
-install(FILES docs/daemon.md docs/http.md docs/library.md docs/config.md docs/abi.md
+install(FILES docs/daemon.md docs/http.md docs/library.md docs/config.md docs/abi.md docs/rules.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 
 # For tests: the same unit pointing at this build, so systemd-analyze

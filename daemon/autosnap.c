@@ -265,12 +265,13 @@ static void job_after(uv_work_t *w, int status)
     struct job *j = w->data;
     struct autosnap *a = j->a;
     (void)status;
-    rules_done(a->rules, j->p->rule.name, j->err == 0);
+    rules_done(a->rules, j->p, j->err == 0);
     if (j->err == 0)
         dlog("rule %s: wrote %s (%" PRIu64 " bytes, %zu process(es), %" PRIu64 " trigger(s))",
              j->p->rule.name, j->name, j->bytes, j->cap.n, j->p->ntrig_total);
     else
-        dlog("rule %s: could not write its snapshot: %s (the next trigger tries again)",
+        dlog("rule %s: could not write its snapshot: %s (not counted against its cooldown "
+             "and caps: the next trigger tries again)",
              j->p->rule.name, strerror(-j->err));
     capture_release(&j->cap, a->reg);
     free(j->p);
@@ -297,7 +298,7 @@ static void start_job(struct autosnap *a, struct rules_pending *p)
     if (!j || capture_pick(&j->cap, a->reg, in_scope, &sc) < 0) {
         free(j);
         a->jobs_failed_early++;
-        rules_done(a->rules, p->rule.name, false);
+        rules_done(a->rules, p, false);
         dlog("rule %s: out of memory for its snapshot", p->rule.name);
         free(p);
         return;
@@ -376,6 +377,10 @@ int autosnap_start(struct autosnap *a, uv_loop_t *loop, struct registry *reg,
         rules_free(a->rules);
         return err;
     }
+    struct store_stats st;
+    store_stats(a->store, &st);
+    if (st.last_err)
+        dlog("snapshot store at %s: %s; each write tries it again", l.dir, strerror(-st.last_err));
     uv_timer_init(loop, &a->timer);
     a->timer.data = a;
     uv_timer_init(loop, &a->expiry);
@@ -392,7 +397,7 @@ int autosnap_reload(struct autosnap *a, const struct dconfig *cfg)
     struct store_limits l;
     store_limits_of(cfg, &l);
     if ((err = store_set_limits(a->store, &l)) < 0)
-        dlog("reload: snapshot store at %s: %s; snapshots go on to the old place", l.dir,
+        dlog("reload: snapshot store at %s: %s; each write tries it again", l.dir,
              strerror(-err));
     a->max_bytes = cfg->recording.max_bytes;
     a->json = cfg->snapshots.format == DFORMAT_JSON;
@@ -469,10 +474,16 @@ void autosnap_handle_trigger(struct http_req *req, void *arg)
             reason = v;
         } else if (strcmp(k, "pid") == 0 && !p) {
             char *end;
+            errno = 0;
             unsigned long pid = strtoul(v, &end, 10);
-            if (!*v || *end || *v < '0' || *v > '9' || !(p = registry_find_pid(a->reg, (uint32_t)pid))) {
-                snprintf(why, sizeof why, "pid: \"%.40s\" is not a registered process", v);
-                http_reply_error(req, *end || !*v ? 400 : 404, why);
+            if (*v < '0' || *v > '9' || *end || errno || pid == 0 || pid > INT32_MAX) {
+                snprintf(why, sizeof why, "pid: \"%.40s\" is not a process id", v);
+                http_reply_error(req, 400, why);
+                return;
+            }
+            if (!(p = registry_find_pid(a->reg, (uint32_t)pid))) {
+                snprintf(why, sizeof why, "pid: %lu is not a registered process", pid);
+                http_reply_error(req, 404, why);
                 return;
             }
         } else {
@@ -511,7 +522,7 @@ void autosnap_handle_trigger(struct http_req *req, void *arg)
     int n = snprintf(body, sizeof body, "suppressed by rule %s: %s; retry in %s s\n", rule->name,
                      rules_verdict_name(v), retry);
     struct http_header h[] = {{"Retry-After", retry}};
-    http_reply_headers(req, 429, "text/plain", h, 1, body, (size_t)n);
+    http_reply_headers(req, 429, "text/plain; charset=utf-8", h, 1, body, (size_t)n);
 }
 
 void autosnap_handle_list(struct http_req *req, void *arg)

@@ -45,8 +45,8 @@ struct autosnap {
     uint64_t jobs_failed_early; /* out of memory before a write began */
 };
 
-/* Opens the store (creating its directory; a store that cannot be opened
- * now is logged and tried again at each write) and takes cfg's rules.
+/* Opens the store (creating its directory; a directory that cannot be
+ * used now is logged and tried again at each write) and takes cfg's rules.
  * Returns 0 or -ENOMEM. */
 int autosnap_start(struct autosnap *a, uv_loop_t *loop, struct registry *reg,
                    const struct dconfig *cfg);

@@ -136,6 +136,10 @@ static int rule_check(void *sec, const struct cfg_ctx *cx)
     if (!cfg_is_set(cx, "on"))
         return cfg_fail(cx, NULL, "on is required (task, region, wait, log, exit or manual)");
     const char *on = on_name(r->on);
+    /* rules.c adds a built-in manual rule of that name when the file has
+     * none: a rule of another kind must not share its history and label */
+    if (strcmp(r->name, "manual") == 0 && r->on != DRULE_ON_MANUAL)
+        return cfg_fail(cx, "name", "\"manual\" is kept for an on: manual rule");
     bool timed = r->on == DRULE_ON_TASK || r->on == DRULE_ON_REGION || r->on == DRULE_ON_WAIT;
     if (timed && !cfg_is_set(cx, "threshold"))
         return cfg_fail(cx, NULL, "threshold is required for on: %s", on);

@@ -98,6 +98,24 @@ static uint64_t times_oldest(const struct times *t)
     return t->t[(t->head + t->cap - t->n) % t->cap];
 }
 
+/* Takes one entry v back (the newest such), if there. */
+static void times_remove(struct times *t, uint64_t v)
+{
+    for (uint32_t k = 0; k < t->n; k++) {
+        uint32_t i = (t->head + t->cap - 1 - k) % t->cap; /* newest first */
+        if (t->t[i] != v)
+            continue;
+        /* close the gap: move the newer entries one back */
+        for (uint32_t m = k; m > 0; m--) {
+            uint32_t to = (t->head + t->cap - 1 - m) % t->cap;
+            t->t[to] = t->t[(to + 1) % t->cap];
+        }
+        t->head = (t->head + t->cap - 1) % t->cap;
+        t->n--;
+        return;
+    }
+}
+
 /* Full, and its oldest entry later than since. */
 static bool times_full_since(const struct times *t, uint64_t since)
 {
@@ -423,6 +441,7 @@ enum rules_verdict rules_offer(struct rules *r, const struct dconfig_rule *rule,
     }
     p->rule = *rule;
     p->scope_proc = scope;
+    p->fired_ns = now_ns;
     p->due_ns = now_ns + rule->after_ns;
     uint64_t before = rules_before_ns(r, rule);
     p->from_ns = t->mono_ns > before ? t->mono_ns - before : 1;
@@ -458,17 +477,23 @@ struct rules_pending *rules_take_all(struct rules *r)
     return p;
 }
 
-void rules_done(struct rules *r, const char *rule, bool ok)
+void rules_done(struct rules *r, const struct rules_pending *p, bool ok)
 {
-    for (struct rule_state *s = r->states; s; s = s->next) {
-        if (strcmp(s->name, rule) == 0) {
-            if (ok)
-                s->st.written++;
-            else
-                s->st.write_failures++;
-            return;
-        }
+    struct rule_state *s = r->states;
+    while (s && strcmp(s->name, p->rule.name) != 0)
+        s = s->next;
+    if (!s)
+        return;
+    if (ok) {
+        s->st.written++;
+        return;
     }
+    s->st.write_failures++;
+    times_remove(&s->fires, p->fired_ns);
+    times_remove(&r->global, p->fired_ns);
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (s->keys[i].proc_id == p->trig[0].proc_id && s->keys[i].last_fire == p->fired_ns)
+            s->keys[i].last_fire = 0;
 }
 
 size_t rules_count(const struct rules *r)

@@ -59,6 +59,7 @@ const char *rules_verdict_name(enum rules_verdict v);
 struct rules_pending {
     struct dconfig_rule rule;
     uint64_t scope_proc; /* registration number, 0: every process (scope all) */
+    uint64_t fired_ns;   /* when it fired (its cooldown and caps count from then) */
     uint64_t due_ns;     /* first trigger's arrival + after */
     uint64_t from_ns;    /* window start: first trigger - before */
     uint64_t ntrig_total; /* triggers merged, the kept ones included */
@@ -122,8 +123,10 @@ struct rules_pending *rules_take_due(struct rules *r, uint64_t now_ns, uint64_t 
 /* Every pending snapshot, due or not (stopping: write them now). */
 struct rules_pending *rules_take_all(struct rules *r);
 
-/* A pending snapshot's file was written (ok) or could not be. */
-void rules_done(struct rules *r, const char *rule, bool ok);
+/* A pending snapshot's file was written (ok) or could not be: then its
+ * firing is taken back from the cooldown and caps, so that the next
+ * trigger tries again (a full disk must not silence a rule for an hour). */
+void rules_done(struct rules *r, const struct rules_pending *p, bool ok);
 
 /* For /metrics: rule i (0 <= i < rules_count()), its name and stats;
  * rules of earlier configs that still have stats come after. */

@@ -1266,6 +1266,8 @@ static void test_config_daemon_rule_errors(void **state)
                   "  - name: crash\n"
                   "    on: manual\n",
                   "flightrec.yaml:4:11: rules[2].name: \"crash\" is already the name of rules[0]");
+    d_expect_fail("rules:\n  - {name: manual, on: exit}\n",
+                  "flightrec.yaml:2:12: rules[0].name: \"manual\" is kept for an on: manual rule");
     d_expect_fail("rules:\n  - {name: slow orders, on: exit}\n",
                   "flightrec.yaml:2:12: rules[0].name: \"slow orders\": a name is made of "
                   "letters, digits, '.', '_' and '-'");

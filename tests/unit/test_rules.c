@@ -283,6 +283,36 @@ static void test_many_merged_triggers_are_counted_not_kept(void **state)
     rules_free(rs);
 }
 
+static void test_a_failed_write_does_not_use_up_cooldown_or_caps(void **state)
+{
+    (void)state;
+    struct dconfig_rule r[] = {rule("a", DRULE_ON_TASK, "*", "*", 500 * MS)};
+    r[0].max_per_hour = 1;
+    struct dconfig c = cfg_with(r, 1);
+    c.limits.max_snapshots_per_hour = 1;
+    struct rules *rs;
+    assert_int_equal(rules_new(&rs, &c), 0);
+    const struct dconfig_rule *a = rules_find(rs, "a", DRULE_ON_TASK, "svc");
+    assert_int_equal(offer_at(rs, a, 1, T0), RULES_FIRED);
+    struct rules_pending *p = rules_take_all(rs);
+    rules_done(rs, p, false); /* the disk was full */
+    free(p);
+    /* within the cooldown, the rule's cap and the global cap: tries again */
+    assert_int_equal(offer_at(rs, a, 1, T0 + 2 * S), RULES_FIRED);
+    p = rules_take_all(rs);
+    rules_done(rs, p, true);
+    free(p);
+    assert_int_equal(offer_at(rs, a, 1, T0 + 4 * S), RULES_COOLDOWN);
+    const char *name = "";
+    const struct rule_stats *st = NULL;
+    for (size_t i = 0; i < rules_count(rs) && strcmp(name, "a") != 0; i++)
+        st = rules_stats(rs, i, &name);
+    assert_string_equal(name, "a");
+    assert_int_equal(st->write_failures, 1);
+    assert_int_equal(st->written, 1);
+    rules_free(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_suppressions_are_logged_once_per_cooldown),
         cmocka_unit_test(test_scope_all_merges_processes_and_reload_keeps_history),
         cmocka_unit_test(test_many_merged_triggers_are_counted_not_kept),
+        cmocka_unit_test(test_a_failed_write_does_not_use_up_cooldown_or_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
