@@ -3,7 +3,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test run bench install clean
+.PHONY: all deps build test run bench bench-trigger install clean
 
 all: build
 
@@ -26,6 +26,12 @@ bench:
 	@scripts/deps.sh build bench
 	$(MAKE) build
 	$(BUILD)/bin/bench-hotpath
+
+# Trigger to file against LTTng (docs/performance.md); root for LTTng.
+bench-trigger:
+	@scripts/deps.sh build bench
+	$(MAKE) build
+	python3 bench/trigger_bench.py --build $(BUILD)
 
 install: build
 	cmake --install $(BUILD)

@@ -14,3 +14,7 @@ if(LTTNG_UST_FOUND)
   target_link_libraries(bench-fillapp-lttng PRIVATE PkgConfig::LTTNG_UST Threads::Threads
                         ${CMAKE_DL_LIBS})
 endif()
+
+# bench-dirwatch: when files appear in the snapshot directories, for the
+# trigger benchmark (bench/trigger_bench.py).
+add_executable(bench-dirwatch ${CMAKE_CURRENT_LIST_DIR}/dirwatch.c)

@@ -77,10 +77,10 @@ def _die_with_parent():
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn(argv, env=None, stdout=subprocess.DEVNULL, stderr=None):
+def spawn(argv, env=None, stdout=subprocess.DEVNULL, stderr=None, stdin=subprocess.DEVNULL):
     """Popen that dies with us (PR_SET_PDEATHSIG), remembered for stop_all()."""
     p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr,
-                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                         stdin=stdin, preexec_fn=_die_with_parent)
     _children.append(p)
     return p
 
@@ -101,8 +101,9 @@ def stop_all(procs, timeout=10):
             p.kill()
             p.wait()
     for p in procs:
-        if p.stdout:
-            p.stdout.close()
+        for f in (p.stdin, p.stdout):
+            if f:
+                f.close()
 
 
 # ---- /proc ----
@@ -285,11 +286,11 @@ def curl_get(url, out_path):
 
 # ---- flightrec side ----
 
-def start_daemon():
-    """frtest's daemon (temporary config, sockets and log), started as
-    frtest.Daemon.start() does but through spawn(), so that it dies with
-    us even when we are killed."""
-    d = frtest.Daemon()
+def start_daemon(extra_config=""):
+    """frtest's daemon (temporary config, sockets and log; extra_config as
+    frtest.Daemon takes it), started as frtest.Daemon.start() does but
+    through spawn(), so that it dies with us even when we are killed."""
+    d = frtest.Daemon(extra_config)
     d.logf = open(d.log, "ab")
     d.proc = spawn([frtest.bin_path("flightrecd"), "--config", d.config], stdout=d.logf,
                    stderr=subprocess.STDOUT)
@@ -335,10 +336,10 @@ class Lttng:
     """A snapshot session under a private LTTNG_HOME; see bench/lttng_session.c,
     which does the same for bench-hotpath."""
 
-    def __init__(self):
-        self.home = tempfile.mkdtemp(prefix="fr-dbench-lttng-")
+    def __init__(self, prefix="fr-dbench"):
+        self.home = tempfile.mkdtemp(prefix=prefix + "-lttng-")
         self.env = dict(os.environ, LTTNG_HOME=self.home)
-        self.session = "fr-dbench-%d" % os.getpid()
+        self.session = "%s-%d" % (prefix, os.getpid())
         self.out = os.path.join(self.home, "snapshots")
         self.sessiond = 0
         self.made = False
