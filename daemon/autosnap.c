@@ -185,7 +185,7 @@ void autosnap_ended(void *arg, struct proc *p)
 /* ---- writing ---- */
 
 /* The trace file as it is written. The store fsyncs it at commit; asking
- * the kernel to start writing back each megabyte as soon as it is
+ * the kernel to start writing back each 256 KiB as soon as they are
  * written (sync_file_range, which does not wait) overlaps the disk with
  * the encoder, so that the fsync finds little left to do. */
 struct file_out {
@@ -193,7 +193,7 @@ struct file_out {
     uint64_t written, flushed;
 };
 
-#define WRITEBACK_EVERY (1u << 20)
+#define WRITEBACK_EVERY (256u << 10)
 
 static int file_write(void *ctx, const void *buf, size_t len)
 {
