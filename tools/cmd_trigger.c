@@ -15,7 +15,7 @@ static int to_stdout(void *arg, const char *buf, size_t len)
 int cmd_trigger(const struct cli_target *t, int argc, char **argv)
 {
     char query[1024] = "";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* options and their values */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         const char *key = strcmp(a, "--reason") == 0 ? "reason" : strcmp(a, "--pid") == 0 ? "pid" : NULL;
@@ -23,7 +23,6 @@ int cmd_trigger(const struct cli_target *t, int argc, char **argv)
             return cli_fail("trigger: unknown option or missing value: %s", a) + 1;
         if (cli_query_append(query, sizeof query, key, v) < 0)
             return cli_fail("trigger: %s is too long", a) + 1;
-        i++;
     }
     char path[1100];
     snprintf(path, sizeof path, "/debug/flightrecorder/trigger%s", query);
