@@ -192,7 +192,7 @@ static inline void pt_add_iid(struct pt_trace *t, struct pt_iid **v, size_t *n, 
 {
     unsigned num, wt;
     uint64_t x, iid = 0;
-    struct pt_buf sub;
+    struct pt_buf sub = {0};
     char *s = NULL;
     while (b.p < b.end) {
         if (!pt_field(&b, &num, &wt, &x, &sub)) {
@@ -224,7 +224,7 @@ static inline void pt_track_descr(struct pt_trace *t, struct pt_buf b)
     struct pt_track tr = {0};
     unsigned num, wt;
     uint64_t x;
-    struct pt_buf sub, s2;
+    struct pt_buf sub = {0}, s2 = {0};
     while (b.p < b.end) {
         if (!pt_field(&b, &num, &wt, &x, &sub)) {
             pt_err(t, "bad TrackDescriptor");
@@ -281,7 +281,7 @@ static inline void pt_annotation(struct pt_trace *t, struct pt_seq *sq, struct p
 {
     unsigned num, wt;
     uint64_t x;
-    struct pt_buf sub;
+    struct pt_buf sub = {0};
     const char *name = NULL;
     char *lit = NULL, *sval = NULL;
     uint64_t uval = 0;
@@ -329,7 +329,7 @@ static inline void pt_track_event(struct pt_trace *t, struct pt_seq *sq, struct 
 {
     unsigned num, wt;
     uint64_t x;
-    struct pt_buf sub;
+    struct pt_buf sub = {0};
     bool has_track = false;
     while (b.p < b.end) {
         if (!pt_field(&b, &num, &wt, &x, &sub)) {
@@ -387,7 +387,7 @@ static inline void pt_packet(struct pt_trace *t, struct pt_seq **seqs, size_t *n
     uint64_t x, ts = 0, flags = 0, seq = 0;
     unsigned clock = 0;
     bool has_ts = false;
-    struct pt_buf sub, te = {0}, td = {0}, cs = {0}, in = {0}, def = {0};
+    struct pt_buf sub = {0}, te = {0}, td = {0}, cs = {0}, in = {0}, def = {0};
     while (b.p < b.end) {
         if (!pt_field(&b, &num, &wt, &x, &sub)) {
             pt_err(t, "bad TracePacket");
@@ -427,7 +427,7 @@ static inline void pt_packet(struct pt_trace *t, struct pt_seq **seqs, size_t *n
         pt_err(t, "NEEDS_INCREMENTAL_STATE before a clear");
     if (def.p) {
         while (def.p < def.end) {
-            struct pt_buf d2, d3;
+            struct pt_buf d2 = {0}, d3 = {0};
             if (!pt_field(&def, &num, &wt, &x, &d2))
                 break;
             if (num == 58 && wt == 0)
@@ -470,7 +470,7 @@ static inline void pt_packet(struct pt_trace *t, struct pt_seq **seqs, size_t *n
             unsigned id = 0;
             uint64_t v = 0;
             bool inc = false;
-            struct pt_buf c2;
+            struct pt_buf c2 = {0};
             while (sub.p < sub.end && pt_field(&sub, &num, &wt, &x, &c2)) {
                 if (num == 1)
                     id = (unsigned)x;
@@ -541,7 +541,7 @@ static inline void pt_free(struct pt_trace *t)
 static inline int pt_decode(const void *buf, size_t len, struct pt_trace *t)
 {
     memset(t, 0, sizeof *t);
-    struct pt_buf b = {buf, (const unsigned char *)buf + len}, sub;
+    struct pt_buf b = {buf, (const unsigned char *)buf + len}, sub = {0};
     struct pt_seq *seqs = NULL;
     size_t nseqs = 0;
     unsigned num, wt;
