@@ -167,20 +167,59 @@ static int read_clock(struct reader *r)
 
 void reader_clock_slopes(struct reader_clock *c)
 {
-    /* Slopes once, so converting an event inside a segment is a multiply,
-     * not a 128-bit division (per event, in every snapshot). read_clock()'s
-     * rate checks keep them below 2^42. */
+    /* Slopes once, so converting an event inside a segment, or after the
+     * newest point, is a multiply, not a 128-bit division (per event, in
+     * every snapshot). read_clock()'s rate checks keep them below 2^42. */
     for (uint32_t i = 0; i + 1 < c->n; i++)
         c->mult[i] = (uint64_t)(((unsigned __int128)(c->pts[i + 1].mono_ns - c->pts[i].mono_ns)
                                  << 32) /
                                 (c->pts[i + 1].tsc - c->pts[i].tsc));
 }
 
-uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
+/* One segment of the clock table: t in [from, to] converts as
+ * mono + (t - tsc) * mult, rounded. The last segment also covers what
+ * comes after its end (extrapolated forward, as the newest events of a
+ * process usually are), up to CLOCK_VALUE_MAX. */
+struct clock_seg {
+    uint64_t from, to;
+    uint64_t tsc, mono, mult;
+};
+
+static inline uint64_t seg_convert(const struct clock_seg *s, uint64_t t)
 {
-    if (c->identity)
+    /* (t - tsc) < 2^62 and mult < 2^42 (read_clock()): no overflow in
+     * 128 bits; the sum saturates (a hostile t far in the future). */
+    unsigned __int128 v =
+        (unsigned __int128)s->mono +
+        (((unsigned __int128)(t - s->tsc) * s->mult + (UINT64_C(1) << 31)) >> 32);
+    return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
+/* Before the first point: extrapolated backwards from the first segment,
+ * exactly (rare: a record older than the region's first calibration). */
+static uint64_t convert_before(const struct reader_clock *c, uint64_t t)
+{
+    const struct fr_abi_clock_point *a = &c->pts[0], *b = &c->pts[1];
+    __int128 dt = (__int128)t - (__int128)a->tsc;
+    __int128 v = (__int128)a->mono_ns + dt * (__int128)(b->mono_ns - a->mono_ns) /
+                                             (__int128)(b->tsc - a->tsc);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+/* Fills *s with the segment of t and returns t's conversion; *s is left
+ * alone for a t before the first point. */
+static uint64_t seg_find(const struct reader_clock *c, uint64_t t, struct clock_seg *s)
+{
+    if (c->identity) {
+        *s = (struct clock_seg){0, UINT64_MAX, 0, 0, UINT64_C(1) << 32};
         return t;
-    /* the segment around t: the last point at or before it, or the ends */
+    }
+    if (t < c->pts[0].tsc)
+        return convert_before(c, t);
+    if (t > CLOCK_VALUE_MAX)
+        t = CLOCK_VALUE_MAX; /* points are below it too (read_clock()) */
+    /* the segment around t: the last point at or before it, or the last
+     * segment past the newest point */
     uint32_t lo = 0, hi = c->n - 1;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -189,20 +228,38 @@ uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
         else
             hi = mid;
     }
-    const struct fr_abi_clock_point *a = &c->pts[lo], *b = &c->pts[hi];
-    if (t >= a->tsc && t <= b->tsc) /* inside the segment: rounded fixed point */
-        return a->mono_ns +
-               (uint64_t)(((unsigned __int128)(t - a->tsc) * c->mult[lo] + (1ull << 31)) >> 32);
-    if (t > CLOCK_VALUE_MAX)
-        t = CLOCK_VALUE_MAX; /* points and t below 2^62: no overflow below */
-    __int128 dt = (__int128)t - (__int128)a->tsc;
-    __int128 v = (__int128)a->mono_ns + dt * (__int128)(b->mono_ns - a->mono_ns) /
-                                             (__int128)(b->tsc - a->tsc);
-    if (v < 0)
-        return 0;
-    if (v > (__int128)UINT64_MAX)
-        return UINT64_MAX;
-    return (uint64_t)v;
+    s->from = c->pts[lo].tsc;
+    s->to = hi == c->n - 1 ? CLOCK_VALUE_MAX : c->pts[hi].tsc - 1;
+    s->tsc = c->pts[lo].tsc;
+    s->mono = c->pts[lo].mono_ns;
+    s->mult = c->mult[lo];
+    return seg_convert(s, t);
+}
+
+uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
+{
+    struct clock_seg s;
+    return seg_find(c, t, &s);
+}
+
+/* Converts a thread's timestamps, which mostly fall in the segment of
+ * the one before: one compare and a multiply, no search. */
+struct clock_cursor {
+    const struct reader_clock *c;
+    struct clock_seg s;
+};
+
+static void cursor_init(struct clock_cursor *k, const struct reader_clock *c)
+{
+    k->c = c;
+    seg_find(c, c->identity ? 0 : c->pts[0].tsc, &k->s);
+}
+
+static inline uint64_t cursor_convert(struct clock_cursor *k, uint64_t t)
+{
+    if (__builtin_expect(t - k->s.from <= k->s.to - k->s.from, 1))
+        return seg_convert(&k->s, t);
+    return seg_find(k->c, t, &k->s);
 }
 
 /* ---- rings ---- */
@@ -351,6 +408,7 @@ static size_t walk(const struct ring_copy *rc, uint64_t *errors,
 
 struct decode_ctx {
     const struct reader *r;
+    struct clock_cursor clk;
     struct trace_thread *th;
     uint64_t from_ns, last_ts;
     uint64_t cur_task;
@@ -375,7 +433,7 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
 {
     struct decode_ctx *d = arg;
     struct trace_event e = {0};
-    e.ts = reader_clock_convert(&d->r->clock, u[0][0]);
+    e.ts = cursor_convert(&d->clk, u[0][0]);
     /* The TSC of one thread cannot go backwards; a converted value that
      * does (a torn clock table, a migrated VM) keeps per-thread order. */
     if (e.ts < d->last_ts)
@@ -642,6 +700,7 @@ int reader_read(const struct reader *r, const struct reader_opts *o, struct trac
             .r = r, .th = th, .from_ns = from, .cur_task = rc[k].cur_task & FR_REC_ID_MASK,
             .text = out->text, .text_len = &out->text_len, .errors = &out->errors,
         };
+        cursor_init(&d.clk, &r->clock);
         /* The thread's task before its first task record is in that
          * record; with none, the ring header's current task holds. */
         walk(&rc[k], &errs, first_task, &d);

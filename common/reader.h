@@ -74,7 +74,8 @@ void reader_stats(const struct reader *r, struct reader_stats *out);
 void reader_clock_slopes(struct reader_clock *c);
 
 /* CLOCK_MONOTONIC ns of a record timestamp: linear between calibration
- * points (rounded to the ns), extrapolated beyond them. */
+ * points and past the newest one (the last segment's slope, rounded to
+ * the ns), extrapolated exactly before the first. */
 uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t);
 
 #endif
