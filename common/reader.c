@@ -35,8 +35,7 @@ static inline uint32_t ld32(const void *p)
 
 void trace_proc_free(struct trace_proc *p)
 {
-    for (size_t i = 0; i < p->nthreads; i++)
-        free(p->threads[i].ev);
+    free(p->events);
     free(p->threads);
     free(p->strs);
     free(p->strtext);
@@ -265,8 +264,8 @@ static inline uint64_t cursor_convert(struct clock_cursor *k, uint64_t t)
 /* ---- rings ---- */
 
 struct ring_copy {
-    uint64_t (*buf)[2]; /* owns */
-    uint64_t (*u)[2];   /* units, oldest first, inside buf */
+    uint64_t (*u)[2]; /* units, oldest first, inside the buffer copy_ring() got */
+    size_t off;       /* where u starts in reader_buf.units */
     size_t n;
     uint32_t tid, state;
     uint64_t claim, exit, cur_task, dropped;
@@ -378,60 +377,20 @@ static bool is_cont(const uint64_t u[2])
     return fr_rec_type(u[1]) == FR_REC_CONT;
 }
 
-/* Walks the records of a copy; calls visit(rec, units) for each whole one
- * and counts the rest as errors. Returns the number of records. */
-static size_t walk(const struct ring_copy *rc, uint64_t *errors,
-                   void (*visit)(void *ctx, const uint64_t (*u)[2], unsigned n), void *ctx)
-{
-    size_t pos = 0, recs = 0;
-    while (pos < rc->n && is_cont(rc->u[pos]))
-        pos++; /* the tail of a record whose head was overwritten */
-    while (pos < rc->n) {
-        unsigned n = rec_units(rc->u[pos]);
-        bool ok = n > 0 && n <= rc->n - pos;
-        for (unsigned k = 1; ok && k < n; k++)
-            ok = is_cont(rc->u[pos + k]);
-        if (!ok) {
-            (*errors)++;
-            pos++;
-            while (pos < rc->n && is_cont(rc->u[pos]))
-                pos++;
-            continue;
-        }
-        if (visit)
-            visit(ctx, rc->u + pos, n);
-        recs++;
-        pos += n;
-    }
-    return recs;
-}
-
 struct decode_ctx {
     const struct reader *r;
     struct clock_cursor clk;
     struct trace_thread *th;
     uint64_t from_ns, last_ts;
     uint64_t cur_task;
-    bool cur_known;
+    bool cur_known; /* a task record was met: cur_task follows the records */
     char *text;
     size_t *text_len;
     uint64_t *errors;
 };
 
-static void first_task(void *arg, const uint64_t (*u)[2], unsigned n)
+static inline void decode(struct decode_ctx *d, const uint64_t (*u)[2], unsigned n)
 {
-    struct decode_ctx *d = arg;
-    unsigned t = fr_rec_type(u[0][1]);
-    if (!d->cur_known && n == FR_REC_TASK_UNITS && t >= FR_REC_TASK_BEGIN &&
-        t <= FR_REC_TASK_DETACH) {
-        d->cur_task = u[2][0] & FR_REC_ID_MASK;
-        d->cur_known = true;
-    }
-}
-
-static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
-{
-    struct decode_ctx *d = arg;
     struct trace_event e = {0};
     e.ts = cursor_convert(&d->clk, u[0][0]);
     /* The TSC of one thread cannot go backwards; a converted value that
@@ -449,6 +408,15 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
     case FR_REC_TASK_END:
     case FR_REC_TASK_ATTACH:
     case FR_REC_TASK_DETACH:
+        if (!d->cur_known) {
+            /* The thread's task before its first task record is in that
+             * record (the ring header's holds while there is none): the
+             * events before it get it now. */
+            uint64_t before = u[2][0] & FR_REC_ID_MASK;
+            for (size_t k = 0; k < d->th->n; k++)
+                d->th->ev[k].task = before;
+            d->cur_known = true;
+        }
         e.id = u[1][0] & FR_REC_ID_MASK;
         e.parent = u[1][1] >> 8;
         d->cur_task = u[2][1] >> 8;
@@ -495,7 +463,69 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
     d->th->ev[d->th->n++] = e;
 }
 
-static int read_strings(const struct reader *r, struct trace_proc *out)
+/* Decodes the records of a copy into d->th, one walk; counts what is
+ * not a whole record as an error. */
+static void decode_ring(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
+{
+    size_t pos = 0;
+    while (pos < nu && is_cont(u[pos]))
+        pos++; /* the tail of a record whose head was overwritten */
+    while (pos < nu) {
+        unsigned n = rec_units(u[pos]);
+        bool ok = n > 0 && n <= nu - pos;
+        for (unsigned k = 1; ok && k < n; k++)
+            ok = is_cont(u[pos + k]);
+        if (!ok) {
+            (*d->errors)++;
+            pos++;
+            while (pos < nu && is_cont(u[pos]))
+                pos++;
+            continue;
+        }
+        decode(d, u + pos, n);
+        pos += n;
+    }
+}
+
+/* Room for n elements of size each at *p: kept when there is, else
+ * allocated anew (the old contents are not kept). -ENOMEM leaves *p as it
+ * was. */
+static int reserve(void **p, size_t *cap, size_t n, size_t each)
+{
+    if (n <= *cap && *p)
+        return 0;
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX / each)
+        return -ENOMEM;
+    void *q = malloc(n * each);
+    if (!q)
+        return -ENOMEM;
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* The same, keeping the first `used` elements. */
+static int reserve_keep(void **p, size_t *cap, size_t used, size_t n, size_t each)
+{
+    if (n <= *cap && *p)
+        return 0;
+    if (n > SIZE_MAX / each)
+        return -ENOMEM;
+    void *q = malloc(n * each);
+    if (!q)
+        return -ENOMEM;
+    if (used)
+        memcpy(q, *p, used * each);
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int read_strings(const struct reader *r, struct reader_buf *b, struct trace_proc *out)
 {
     const unsigned char *st = shm_at(r, r->h.strtab_off, offsetof(struct fr_abi_strtab, entries));
     /* acquire: pairs with the release store of count in lib/strtab.c. */
@@ -512,7 +542,6 @@ static int read_strings(const struct reader *r, struct trace_proc *out)
         count = 0;
         out->errors++;
     }
-    out->strs = calloc(count ? count : 1, sizeof *out->strs);
     /* A writer lays strings end to end, so their bytes total at most the
      * arena; a hostile one may point many entries at the same bytes. The
      * copy is bounded by what an honest table can need, and entries past
@@ -520,9 +549,11 @@ static int read_strings(const struct reader *r, struct trace_proc *out)
     size_t cap = (size_t)count * (FR_ABI_STR_MAX + 1) < (size_t)r->h.strtab_bytes + count
                      ? (size_t)count * (FR_ABI_STR_MAX + 1) + 1
                      : (size_t)r->h.strtab_bytes + count + 1;
-    out->strtext = malloc(cap);
-    if (!out->strs || !out->strtext)
+    if (reserve((void **)&b->strs, &b->strs_cap, count, sizeof *b->strs) < 0 ||
+        reserve((void **)&b->strtext, &b->strtext_cap, cap, 1) < 0)
         return -ENOMEM;
+    out->strs = b->strs;
+    out->strtext = b->strtext;
     size_t used = 0;
     for (uint32_t i = 0; i < count; i++) {
         const unsigned char *e = st + offsetof(struct fr_abi_strtab, entries) + 8u * i;
@@ -555,10 +586,7 @@ static void read_proc_fields(const struct reader *r, struct trace_proc *out)
     out->dropped_nested = ld64(h + offsetof(struct fr_abi_header, dropped_nested));
     out->rings_evicted = ld64(h + offsetof(struct fr_abi_header, rings_evicted));
     out->strtab_overflow = ld64(h + offsetof(struct fr_abi_header, strtab_overflow));
-    const struct fr_abi_clock_point *last = &r->clock.pts[r->clock.n - 1];
-    out->clock.mono_ns = last->mono_ns;
-    out->clock.real_ns = last->real_ns;
-    out->clock.boot_ns = last->boot_ns;
+    reader_trace_clock(r, &out->clock);
 }
 
 static uint64_t newest_ts(const struct reader *r, const struct ring_copy *rc)
@@ -593,6 +621,14 @@ static uint64_t oldest_in_ring(const struct reader *r, uint32_t i)
             return reader_clock_convert(&r->clock, ld64(u));
     }
     return 0;
+}
+
+void reader_trace_clock(const struct reader *r, struct trace_clock *out)
+{
+    const struct fr_abi_clock_point *last = &r->clock.pts[r->clock.n - 1];
+    out->mono_ns = last->mono_ns;
+    out->real_ns = last->real_ns;
+    out->boot_ns = last->boot_ns;
 }
 
 void reader_stats(const struct reader *r, struct reader_stats *out)
@@ -633,85 +669,132 @@ uint64_t reader_newest(const struct reader *r)
     return newest;
 }
 
-int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out)
+/* Copies the rings into b->units and b->rings: *nlive of them, *total
+ * units. Returns 0 or -ENOMEM. */
+static int copy_rings(const struct reader *r, uint64_t budget, struct reader_buf *b, size_t *nlive,
+                      uint64_t *total, uint64_t *newest, uint64_t *errors)
+{
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    const uint32_t nrings = r->h.ring_count;
+    if (reserve((void **)&b->rings, &b->rings_cap, nrings, sizeof *b->rings) < 0)
+        return -ENOMEM;
+    /* Room for the rings in use now (a ring claimed meanwhile grows it),
+     * so that a free ring costs nothing. */
+    uint64_t inuse = 0;
+    for (uint32_t i = 0; i < nrings; i++) {
+        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                         sizeof(struct fr_abi_ring));
+        inuse += ld32(rh + offsetof(struct fr_abi_ring, state)) != FR_ABI_RING_FREE;
+    }
+    uint64_t room = inuse < budget / cap ? inuse * cap : budget;
+    if (reserve((void **)&b->units, &b->units_cap, (size_t)room, sizeof *b->units) < 0)
+        return -ENOMEM;
+    size_t used = 0;
+    *nlive = 0;
+    *total = *newest = 0;
+    for (uint32_t i = 0; i < nrings && *total < budget; i++) {
+        uint64_t want = cap < budget - *total ? cap : budget - *total;
+        if (reserve_keep((void **)&b->units, &b->units_cap, used, used + (size_t)want,
+                         sizeof *b->units) < 0)
+            return -ENOMEM;
+        struct ring_copy *rc = &b->rings[*nlive];
+        int got = copy_ring(r, i, b->units + used, want, rc);
+        if (got <= 0) {
+            *errors += got < 0;
+            continue;
+        }
+        rc->off = (size_t)(rc->u - b->units);
+        used = rc->off + rc->n;
+        *total += rc->n;
+        uint64_t t = newest_ts(r, rc);
+        *newest = t > *newest ? t : *newest;
+        (*nlive)++;
+    }
+    return 0;
+}
+
+int reader_read_buf(const struct reader *r, const struct reader_opts *o, struct reader_buf *b,
+                    struct trace_proc *out)
 {
     static const struct reader_opts none = {0};
     if (!o)
         o = &none;
     memset(out, 0, sizeof *out);
     read_proc_fields(r, out);
-    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
     const uint64_t budget = o->max_bytes ? o->max_bytes / FR_ABI_UNIT : UINT64_MAX;
-    const uint32_t nrings = r->h.ring_count;
-    int err = -ENOMEM;
 
     /* Copy every ring first, decode after: the window's start is known
      * only once the newest event of all rings is. */
-    struct ring_copy *rc = calloc(nrings ? nrings : 1, sizeof *rc);
-    if (!rc)
-        return -ENOMEM;
-    uint64_t total = 0, newest = 0;
-    size_t nlive = 0;
-    for (uint32_t i = 0; i < nrings && total < budget; i++) {
-        uint64_t want = cap < budget - total ? cap : budget - total;
-        rc[nlive].buf = malloc(want * sizeof *rc[nlive].buf);
-        if (!rc[nlive].buf)
-            goto free_copies;
-        int got = copy_ring(r, i, rc[nlive].buf, want, &rc[nlive]);
-        if (got <= 0) {
-            free(rc[nlive].buf);
-            rc[nlive].buf = NULL;
-            out->errors += got < 0;
-            continue;
-        }
-        total += rc[nlive].n;
-        uint64_t t = newest_ts(r, &rc[nlive]);
-        newest = t > newest ? t : newest;
-        nlive++;
-    }
-
+    size_t nlive;
+    uint64_t total, newest;
+    if (copy_rings(r, budget, b, &nlive, &total, &newest, &out->errors) < 0)
+        goto fail;
     out->ring_bytes = total * FR_ABI_UNIT;
     uint64_t from = o->from_ns;
     if (o->last_ns && newest > o->last_ns && newest - o->last_ns > from)
         from = newest - o->last_ns;
 
-    out->threads = calloc(nlive ? nlive : 1, sizeof *out->threads);
-    size_t text_max = 0;
-    for (size_t k = 0; k < nlive; k++)
-        text_max += rc[k].n * FR_REC_LOG_PER_UNIT;
-    out->text = malloc(text_max ? text_max : 1);
-    if (!out->threads || !out->text)
-        goto free_copies;
+    /* A record is at least a unit, and a log holds at most
+     * FR_REC_LOG_PER_UNIT bytes of text per unit. */
+    if (reserve((void **)&b->threads, &b->threads_cap, nlive, sizeof *b->threads) < 0 ||
+        reserve((void **)&b->events, &b->events_cap, (size_t)total, sizeof *b->events) < 0 ||
+        reserve((void **)&b->text, &b->text_cap, (size_t)total * FR_REC_LOG_PER_UNIT, 1) < 0)
+        goto fail;
+    out->threads = b->threads;
+    out->events = b->events;
+    out->text = b->text;
+    size_t nev = 0;
     for (size_t k = 0; k < nlive; k++) {
-        struct trace_thread *th = &out->threads[out->nthreads];
-        uint64_t errs = 0;
-        size_t nrec = walk(&rc[k], &errs, NULL, NULL);
-        th->ev = malloc((nrec ? nrec : 1) * sizeof *th->ev);
-        if (!th->ev)
-            goto free_copies;
-        out->nthreads++;
-        th->tid = rc[k].tid;
-        th->state = rc[k].state;
-        memcpy(th->name, rc[k].name, sizeof th->name);
-        th->claim_ns = reader_clock_convert(&r->clock, rc[k].claim);
-        th->exit_ns = rc[k].state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc[k].exit) : 0;
-        th->dropped = rc[k].dropped;
+        const struct ring_copy *rc = &b->rings[k];
+        struct trace_thread *th = &out->threads[out->nthreads++];
+        memset(th, 0, sizeof *th);
+        th->ev = b->events + nev;
+        th->tid = rc->tid;
+        th->state = rc->state;
+        memcpy(th->name, rc->name, sizeof th->name);
+        th->claim_ns = reader_clock_convert(&r->clock, rc->claim);
+        th->exit_ns =
+            rc->state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc->exit) : 0;
+        th->dropped = rc->dropped;
         struct decode_ctx d = {
-            .r = r, .th = th, .from_ns = from, .cur_task = rc[k].cur_task & FR_REC_ID_MASK,
-            .text = out->text, .text_len = &out->text_len, .errors = &out->errors,
+            .r = r,
+            .th = th,
+            .from_ns = from,
+            .cur_task = rc->cur_task & FR_REC_ID_MASK,
+            .text = out->text,
+            .text_len = &out->text_len,
+            .errors = &out->errors,
         };
         cursor_init(&d.clk, &r->clock);
-        /* The thread's task before its first task record is in that
-         * record; with none, the ring header's current task holds. */
-        walk(&rc[k], &errs, first_task, &d);
-        walk(&rc[k], &out->errors, decode, &d);
+        decode_ring(&d, (const uint64_t(*)[2])(b->units + rc->off), rc->n);
+        nev += th->n;
     }
-    err = read_strings(r, out);
-free_copies:
-    for (size_t k = 0; k < nrings; k++)
-        free(rc[k].buf);
-    free(rc);
-    if (err < 0)
-        trace_proc_free(out);
+    if (read_strings(r, b, out) == 0)
+        return 0;
+fail:
+    memset(out, 0, sizeof *out);
+    return -ENOMEM;
+}
+
+void reader_buf_fini(struct reader_buf *b)
+{
+    free(b->units);
+    free(b->rings);
+    free(b->threads);
+    free(b->events);
+    free(b->text);
+    free(b->strs);
+    free(b->strtext);
+    memset(b, 0, sizeof *b);
+}
+
+int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out)
+{
+    struct reader_buf b = {0};
+    int err = reader_read_buf(r, o, &b, out);
+    /* out takes the decoded parts; the ring copies go */
+    if (err == 0)
+        b.threads = NULL, b.events = NULL, b.text = NULL, b.strs = NULL, b.strtext = NULL;
+    reader_buf_fini(&b);
     return err;
 }
