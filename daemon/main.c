@@ -342,6 +342,7 @@ int main(int argc, char **argv)
 
     uv_run(dm.loop, UV_RUN_DEFAULT);
     http_free(dm.http);
+    snap_service_fini(&dm.snap);
     registry_fini(&dm.reg);
     uv_loop_close(dm.loop);
     say("stopped");

@@ -5,8 +5,11 @@
  * (thread pool) aligns the window on the newest event of the selection,
  * which, unlike the time of the request, does not move while nothing is
  * recorded: two snapshots with no new events in between are identical.
- * It decodes every process, then encodes into a sink that hands chunks
- * to the HTTP layer and waits while SNAP_INFLIGHT of them are unsent.
+ * snap_encode() then decodes one process at a time into memory kept from
+ * one process (and one snapshot) to the next, and encodes it at once, so
+ * only one decoded process is ever in memory. The sink hands chunks to
+ * the HTTP layer, starting the response with the first one, and waits
+ * while SNAP_INFLIGHT of them are unsent.
  */
 #define _GNU_SOURCE
 #include "daemon/snapshot.h"
@@ -41,6 +44,8 @@ struct snap_job {
     uint64_t seconds_ns;
     bool json;
     uint64_t t0;
+    uint64_t newest;       /* the newest event: names the file */
+    struct reader_buf buf; /* owns: decode memory, the service's spare or new */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned inflight; /* chunks handed to HTTP, not yet sent */
@@ -65,6 +70,18 @@ void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry 
     s->max_running = max_running;
 }
 
+void snap_service_fini(struct snap_service *s)
+{
+    reader_buf_fini(&s->spare);
+}
+
+/* What a reader_buf holds, roughly: the ring copies and the events (the
+ * text buffer is touched only as far as logs go). */
+static size_t snap_buf_bytes(const struct reader_buf *b)
+{
+    return b->units_cap * sizeof *b->units + b->events_cap * sizeof *b->events;
+}
+
 /* ---- the sink: pool thread ---- */
 
 static void chunk_done(int status, void *arg)
@@ -80,9 +97,28 @@ static void chunk_done(int status, void *arg)
     free(c);
 }
 
+/* The response starts with the first chunk: a failure before it (out of
+ * memory decoding the first process) still gets an error status. */
+static int stream_start(struct snap_job *j)
+{
+    char disp[96];
+    snprintf(disp, sizeof disp, "attachment; filename=\"flightrec-%llu.%s\"",
+             (unsigned long long)(j->newest / 1000000), j->json ? "json" : "pftrace");
+    struct http_header h[] = {{"Content-Disposition", disp}, {"Cache-Control", "no-store"}};
+    int err = http_stream_start(j->req, 200,
+                                j->json ? "application/json" : "application/octet-stream", h, 2);
+    j->streamed = err == 0;
+    return err;
+}
+
 static int job_write(void *ctx, const void *buf, size_t len)
 {
     struct snap_job *j = ctx;
+    if (!j->streamed) {
+        int err = stream_start(j);
+        if (err < 0)
+            return err;
+    }
     pthread_mutex_lock(&j->mu);
     while (j->inflight >= SNAP_INFLIGHT && !j->aborted)
         pthread_cond_wait(&j->cv, &j->mu);
@@ -118,67 +154,103 @@ static void drain(struct snap_job *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+/* ---- encoding a selection: pool thread ---- */
+
+/* The encoder of the chosen format: one of the two is set. */
+struct snap_encoder {
+    struct perfetto_enc *pf; /* owns */
+    struct json_enc *js;     /* owns */
+};
+
+static int enc_begin(struct snap_encoder *x, bool json, const struct enc_sink *sink,
+                     const struct trace_clock *clocks, size_t n)
+{
+    memset(x, 0, sizeof *x);
+    return json ? json_begin(&x->js, sink, SNAP_CHUNK)
+                : perfetto_begin(&x->pf, sink, SNAP_CHUNK, clocks, n);
+}
+
+static int enc_add(struct snap_encoder *x, const struct window_input *in)
+{
+    return x->js ? json_add(x->js, in) : perfetto_add(x->pf, in);
+}
+
+static int enc_end(struct snap_encoder *x)
+{
+    return x->js ? json_end(x->js) : perfetto_end(x->pf);
+}
+
+static void enc_free(struct snap_encoder *x)
+{
+    if (x->js)
+        json_free(x->js);
+    else
+        perfetto_free(x->pf);
+}
+
+int snap_encode(const struct snap_sel *sel, const struct enc_sink *sink)
+{
+    struct snap_encoder x;
+    struct trace_clock *clocks = calloc(sel->n ? sel->n : 1, sizeof *clocks);
+    if (!clocks)
+        return -ENOMEM;
+    for (size_t i = 0; i < sel->n; i++)
+        reader_trace_clock(&sel->procs[i]->rd, &clocks[i]);
+    int err = enc_begin(&x, sel->json, sink, clocks, sel->n);
+    free(clocks);
+    if (err < 0)
+        return err;
+    uint64_t budget = sel->max_bytes;
+    for (size_t i = 0; i < sel->n; i++) {
+        struct reader_opts o = {.from_ns = sel->from_ns, .max_bytes = budget};
+        struct trace_proc tp;
+        if (budget == 0)
+            break; /* the bound is reached: the rest stays out, as documented */
+        if ((err = reader_read_buf(&sel->procs[i]->rd, &o, sel->buf, &tp)) < 0)
+            goto fail;
+        budget = tp.ring_bytes < budget ? budget - tp.ring_bytes : 0;
+        struct window_input in = sel->ends[i];
+        in.proc = &tp;
+        in.from_ns = sel->from_ns;
+        if ((err = enc_add(&x, &in)) < 0)
+            goto fail;
+    }
+    return enc_end(&x);
+fail:
+    enc_free(&x);
+    return err;
+}
+
 static void job_run(uv_work_t *w)
 {
     struct snap_job *j = w->data;
     struct snap_service *s = j->svc;
-    struct trace_proc *tp = calloc(j->n ? j->n : 1, sizeof *tp);
-    struct window_input *in = calloc(j->n ? j->n : 1, sizeof *in);
-    size_t nread = 0;
-    int err = -ENOMEM;
-    if (!tp || !in)
-        goto fail;
-
-    uint64_t newest = 0;
     for (size_t i = 0; i < j->n; i++) {
         uint64_t t = reader_newest(&j->procs[i]->rd);
-        newest = t > newest ? t : newest;
+        j->newest = t > j->newest ? t : j->newest;
     }
-    uint64_t from = newest > j->seconds_ns ? newest - j->seconds_ns : 0;
-    uint64_t budget = s->max_bytes;
-    for (size_t i = 0; i < j->n; i++) {
-        struct reader_opts o = {.from_ns = from, .max_bytes = budget};
-        if (budget == 0)
-            break; /* the bound is reached: the rest stays out, as documented */
-        err = reader_read(&j->procs[i]->rd, &o, &tp[nread]);
-        if (err < 0)
-            goto fail;
-        budget = tp[nread].ring_bytes < budget ? budget - tp[nread].ring_bytes : 0;
-        in[nread] = j->ends[i];
-        in[nread].proc = &tp[nread];
-        in[nread].from_ns = from;
-        nread++;
-    }
-
-    char disp[96];
-    snprintf(disp, sizeof disp, "attachment; filename=\"flightrec-%llu.%s\"",
-             (unsigned long long)(newest / 1000000), j->json ? "json" : "pftrace");
-    struct http_header h[] = {{"Content-Disposition", disp}, {"Cache-Control", "no-store"}};
-    err = http_stream_start(j->req, 200, j->json ? "application/json" : "application/octet-stream",
-                            h, 2);
-    if (err < 0)
-        goto fail;
-    j->streamed = true;
+    struct snap_sel sel = {
+        .procs = j->procs,
+        .ends = j->ends,
+        .n = j->n,
+        .from_ns = j->newest > j->seconds_ns ? j->newest - j->seconds_ns : 0,
+        .max_bytes = s->max_bytes,
+        .json = j->json,
+        .buf = &j->buf,
+    };
     struct enc_sink sink = {job_write, j};
-    err = j->json ? json_encode(in, nread, &sink, 0) : perfetto_encode(in, nread, &sink, 0);
+    int err = snap_encode(&sel, &sink);
     drain(j);
     /* A failed encode must not look like a whole trace: only a complete
      * one gets the last chunk; any other is cut off. */
-    if (err == 0)
+    if (j->streamed && err == 0)
         err = http_stream_end(j->req);
-    else
+    else if (j->streamed)
         http_stream_abort(j->req);
-    goto done;
-fail:
-    if (!j->streamed)
+    else
         http_reply_error(j->req, err == -ENOMEM ? 503 : 500,
                          err == -ENOMEM ? "out of memory for this snapshot" : strerror(-err));
-done:
     j->err = err;
-    for (size_t i = 0; i < nread; i++)
-        trace_proc_free(&tp[i]);
-    free(tp);
-    free(in);
 }
 
 /* ---- the loop side ---- */
@@ -208,11 +280,16 @@ static void job_after(uv_work_t *w, int status)
     pthread_cond_destroy(&j->cv);
     free(j->procs);
     free(j->ends);
+    /* The decode memory is kept for the next snapshot, which then faults
+     * no page in, unless it is large (one big process) or another is kept
+     * already. */
+    if (!s->spare.units && snap_buf_bytes(&j->buf) <= SNAP_SPARE_MAX)
+        s->spare = j->buf;
+    else
+        reader_buf_fini(&j->buf);
     free(j);
-    /* A snapshot decodes the whole window (tens of MB) in a pool thread's
-     * malloc arena, which glibc keeps: after a few snapshots the daemon
-     * sat at ~125 MB with 0.2 MB in use (bench/daemon_bench.py). Give it
-     * back; the next snapshot pays the page faults (~10 ms for 8 MiB). */
+    /* What else a snapshot allocated sits in a pool thread's malloc
+     * arena, which glibc keeps: give it back. */
     if (s->running == 0)
         malloc_trim(0);
 }
@@ -359,6 +436,8 @@ void snap_handle(struct http_req *req, void *arg)
     }
     j->svc = s;
     j->req = req;
+    j->buf = s->spare; /* or zeros: the reader grows it */
+    memset(&s->spare, 0, sizeof s->spare);
     j->seconds_ns = sel.seconds_ns;
     j->json = sel.json;
     j->t0 = uv_hrtime();

@@ -12,10 +12,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/reader.h"
+#include "common/sink.h"
+#include "common/window.h"
 #include "daemon/http.h"
 #include "daemon/registry.h"
 
 #define SNAP_INFLIGHT 4
+#define SNAP_CHUNK    (64u << 10) /* bytes per chunk handed to HTTP */
+/* Decode memory kept between snapshots at most (one 1 MiB ring decoded
+ * takes 4.5 MiB): a snapshot of a larger process gives it back. */
+#define SNAP_SPARE_MAX (16u << 20)
 
 /* The duration histogram's upper bounds, seconds (Prometheus buckets). */
 #define SNAP_BUCKETS 10
@@ -32,12 +39,35 @@ struct snap_service {
     uint64_t served_total, failed_total, busy_total, aborted_total;
     uint64_t bucket[SNAP_BUCKETS + 1]; /* cumulative at render time; last is +Inf */
     double seconds_sum;
+    struct reader_buf spare; /* owns: the last snapshot's decode memory, for the next */
 };
 
 void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry *reg,
                        uint64_t window_ns, uint64_t max_bytes, unsigned max_running);
 
+/* Frees what the service keeps; no snapshot may be running. */
+void snap_service_fini(struct snap_service *s);
+
 /* The route handler; arg is the struct snap_service. */
 void snap_handle(struct http_req *req, void *arg);
+
+/* A trace of selected processes: what snap_encode() reads and where it
+ * decodes. */
+struct snap_sel {
+    struct proc *const *procs;       /* borrows; the caller holds a reference on each */
+    const struct window_input *ends; /* borrows: how each ended (proc and from_ns unused) */
+    size_t n;
+    uint64_t from_ns;       /* window start, CLOCK_MONOTONIC ns */
+    uint64_t max_bytes;     /* ring data read at most, over all of them */
+    bool json;              /* Chrome JSON, else Perfetto protobuf */
+    struct reader_buf *buf; /* borrows: decode memory, grown as needed and kept */
+};
+
+/* Decodes the processes one at a time, in order, and writes each to sink
+ * as soon as it is decoded: one decoded process in memory at a time.
+ * Any thread but the loop's (it reads the mappings and may block in the
+ * sink). Returns 0 when sink got the whole trace; else -ENOMEM or the
+ * sink's -errno, and what sink got is cut short or empty. */
+int snap_encode(const struct snap_sel *sel, const struct enc_sink *sink);
 
 #endif
