@@ -175,13 +175,13 @@ void reader_clock_slopes(struct reader_clock *c)
                                 (c->pts[i + 1].tsc - c->pts[i].tsc));
 }
 
-/* One segment of the clock table: t in [from, to] converts as
- * mono + (t - tsc) * mult, rounded. The last segment also covers what
- * comes after its end (extrapolated forward, as the newest events of a
- * process usually are), up to CLOCK_VALUE_MAX. */
+/* One segment of the clock table: t converts as mono + (t - tsc) *
+ * mult, rounded. The last segment also covers what comes after its end
+ * (extrapolated forward, as the newest events of a process usually are),
+ * up to CLOCK_VALUE_MAX. For t in [tsc, tsc + span] that is exact in 64
+ * bits (span is cut where it would not be); seg_convert() does the rest. */
 struct clock_seg {
-    uint64_t from, to;
-    uint64_t tsc, mono, mult;
+    uint64_t tsc, span, mono, mult;
 };
 
 static inline uint64_t seg_convert(const struct clock_seg *s, uint64_t t)
@@ -192,6 +192,22 @@ static inline uint64_t seg_convert(const struct clock_seg *s, uint64_t t)
         (unsigned __int128)s->mono +
         (((unsigned __int128)(t - s->tsc) * s->mult + (UINT64_C(1) << 31)) >> 32);
     return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
+/* seg_convert() for t in [tsc, tsc + span]. */
+static inline uint64_t seg_convert64(const struct clock_seg *s, uint64_t t)
+{
+    return s->mono + (((t - s->tsc) * s->mult + (UINT64_C(1) << 31)) >> 32);
+}
+
+/* Sets s->span for a segment that ends at `to`: as far as the product
+ * stays below 2^64 and the sum below 2^64. */
+static void seg_span(struct clock_seg *s, uint64_t to)
+{
+    uint64_t lim = s->mult ? (UINT64_MAX - (UINT64_C(1) << 31)) / s->mult : UINT64_MAX;
+    s->span = to - s->tsc < lim ? to - s->tsc : lim;
+    if (to < s->tsc || s->mono > UINT64_MAX / 2)
+        s->span = 0; /* only t == tsc: mono itself */
 }
 
 /* Before the first point: extrapolated backwards from the first segment,
@@ -210,7 +226,8 @@ static uint64_t convert_before(const struct reader_clock *c, uint64_t t)
 static uint64_t seg_find(const struct reader_clock *c, uint64_t t, struct clock_seg *s)
 {
     if (c->identity) {
-        *s = (struct clock_seg){0, UINT64_MAX, 0, 0, UINT64_C(1) << 32};
+        *s = (struct clock_seg){.tsc = t, .mono = t, .mult = UINT64_C(1) << 32};
+        seg_span(s, UINT64_MAX);
         return t;
     }
     if (t < c->pts[0].tsc)
@@ -227,11 +244,10 @@ static uint64_t seg_find(const struct reader_clock *c, uint64_t t, struct clock_
         else
             hi = mid;
     }
-    s->from = c->pts[lo].tsc;
-    s->to = hi == c->n - 1 ? CLOCK_VALUE_MAX : c->pts[hi].tsc - 1;
     s->tsc = c->pts[lo].tsc;
     s->mono = c->pts[lo].mono_ns;
     s->mult = c->mult[lo];
+    seg_span(s, hi == c->n - 1 ? CLOCK_VALUE_MAX : c->pts[hi].tsc - 1);
     return seg_convert(s, t);
 }
 
@@ -256,8 +272,8 @@ static void cursor_init(struct clock_cursor *k, const struct reader_clock *c)
 
 static inline uint64_t cursor_convert(struct clock_cursor *k, uint64_t t)
 {
-    if (__builtin_expect(t - k->s.from <= k->s.to - k->s.from, 1))
-        return seg_convert(&k->s, t);
+    if (__builtin_expect(t - k->s.tsc <= k->s.span, 1))
+        return seg_convert64(&k->s, t);
     return seg_find(k->c, t, &k->s);
 }
 
@@ -464,17 +480,43 @@ static inline void decode(struct decode_ctx *d, const uint64_t (*u)[2], unsigned
 }
 
 /* Decodes the records of a copy into d->th, one walk; counts what is
- * not a whole record as an error. */
+ * not a whole record as an error. Regions, most of the records, take a
+ * path of their own, with the state in locals (stores of events may
+ * alias anything, so fields of *d would be read again after each). */
 static void decode_ring(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
 {
+    struct trace_event *ev = d->th->ev;
+    size_t n = d->th->n;
+    const uint64_t from = d->from_ns;
+    uint64_t last = d->last_ts, task = d->cur_task;
+    struct clock_seg seg = d->clk.s;
     size_t pos = 0;
     while (pos < nu && is_cont(u[pos]))
         pos++; /* the tail of a record whose head was overwritten */
     while (pos < nu) {
-        unsigned n = rec_units(u[pos]);
-        bool ok = n > 0 && n <= nu - pos;
-        for (unsigned k = 1; ok && k < n; k++)
-            ok = is_cont(u[pos + k]);
+        uint64_t w0 = u[pos][0], w1 = u[pos][1];
+        if (fr_rec_type(w1) - FR_REC_REGION_BEGIN <= FR_REC_REGION_END - FR_REC_REGION_BEGIN) {
+            /* decode() of a one-unit record with nothing but a header */
+            uint64_t ts = w0 - seg.tsc <= seg.span ? seg_convert64(&seg, w0)
+                                                   : seg_find(d->clk.c, w0, &seg);
+            ts = ts < last ? last : ts;
+            last = ts;
+            if (ts >= from)
+                ev[n++] = (struct trace_event){
+                    .ts = ts,
+                    .type = (uint8_t)fr_rec_type(w1),
+                    .flags = (uint8_t)fr_rec_flags(w1),
+                    .arg = (uint16_t)fr_rec_arg(w1),
+                    .name = fr_rec_name(w1),
+                    .task = task,
+                };
+            pos++;
+            continue;
+        }
+        unsigned k = rec_units(u[pos]);
+        bool ok = k > 0 && k <= nu - pos;
+        for (unsigned i = 1; ok && i < k; i++)
+            ok = is_cont(u[pos + i]);
         if (!ok) {
             (*d->errors)++;
             pos++;
@@ -482,9 +524,12 @@ static void decode_ring(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
                 pos++;
             continue;
         }
-        decode(d, u + pos, n);
-        pos += n;
+        d->th->n = n, d->last_ts = last, d->cur_task = task, d->clk.s = seg;
+        decode(d, u + pos, k);
+        n = d->th->n, last = d->last_ts, task = d->cur_task, seg = d->clk.s;
+        pos += k;
     }
+    d->th->n = n, d->last_ts = last, d->cur_task = task, d->clk.s = seg;
 }
 
 /* Room for n elements of size each at *p: kept when there is, else
