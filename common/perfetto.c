@@ -735,6 +735,78 @@ static int emit_event(struct perfetto_enc *f, const struct trace_event *e, struc
     return packet_done(f, p);
 }
 
+/* Region begins and ends and wait ends, most of the events, written as
+ * emit_event() writes them but without its generic steps: the state in
+ * locals (byte stores may alias anything, so fields of *f and *w would be
+ * read again after each) and each packet in one go, its lengths known to
+ * fit one byte. Takes events from *ep on and stops at the first one it
+ * does not take: another type, a name this sequence has not interned
+ * yet, or an END the window start cut (none of its kind open). Returns 0
+ * or -ENOMEM. */
+static int emit_regions(struct perfetto_enc *f, const struct trace_event **ep,
+                        const struct trace_event *end)
+{
+    struct window_proc *w = f->w;
+    struct sink_buf *out = f->out;
+    const uint32_t *seen = f->seen;
+    const uint32_t seq = f->seq, nstrs = f->nstrs;
+    const size_t hdr_len = f->hdr_len;
+    unsigned char hdr[sizeof f->hdr];
+    memcpy(hdr, f->hdr, sizeof hdr);
+    uint64_t prev = f->prev_ts;
+    uint32_t regions = w->regions, waits = w->waits;
+    unsigned char *p = out->p, *limit = out->limit;
+    const struct trace_event *e = *ep;
+    int err = 0;
+    for (; e < end; e++) {
+        uint64_t iid = 0;
+        if (e->type == FR_REC_REGION_BEGIN) {
+            iid = EV_BASE + (e->name < nstrs ? e->name : nstrs);
+            if (seen[iid] != seq)
+                break; /* interned by emit_event() */
+            regions++;
+        } else if (e->type == FR_REC_REGION_END && regions) {
+            regions--;
+        } else if (e->type == FR_REC_WAIT_END && waits) {
+            waits--;
+        } else {
+            break;
+        }
+        uint64_t ts = e->ts < prev ? prev : e->ts; /* as ev_packet() */
+        unsigned char *q = p + 2;
+        *q++ = K_TIMESTAMP;
+        q = put_varint(q, ts - prev);
+        prev = ts;
+        memcpy(q, hdr, sizeof hdr);
+        q += hdr_len;
+        *q++ = K_TRACK_EVENT;
+        if (iid) {
+            q[1] = K_TE_TYPE, q[2] = TYPE_BEGIN, q[3] = K_TE_NAME_IID;
+            unsigned char *r = put_varint(q + 4, iid);
+            q[0] = (unsigned char)(r - q - 1);
+            q = r;
+        } else {
+            q[0] = 2, q[1] = K_TE_TYPE, q[2] = TYPE_END;
+            q += 3;
+        }
+        p[0] = K_PACKET;
+        p[1] = (unsigned char)(q - p - 2);
+        p = q;
+        if (__builtin_expect(p >= limit, 0)) { /* as packet_done() */
+            out->p = p;
+            if ((err = sink_buf_check(out)) < 0)
+                break;
+            p = out->p, limit = out->limit;
+        }
+    }
+    out->p = p;
+    f->prev_ts = prev;
+    w->regions = regions;
+    w->waits = waits;
+    *ep = e;
+    return err;
+}
+
 static int emit_thread(struct perfetto_enc *f, uint32_t i)
 {
     struct window_proc *w = f->w;
@@ -758,6 +830,8 @@ static int emit_thread(struct perfetto_enc *f, uint32_t i)
     window_thread_begin(w, i);
     for (const struct trace_event *e = t->ev + wt->lo, *end = t->ev + t->n; e < end; e++) {
         struct window_task *task = NULL;
+        if ((err = emit_regions(f, &e, end)) < 0 || e == end)
+            break;
         if (window_event(w, e, &task) == WINDOW_WRITE && (err = emit_event(f, e, task)) < 0)
             break;
     }
