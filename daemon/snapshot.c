@@ -49,15 +49,23 @@ struct snap_job {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     unsigned inflight; /* chunks handed to HTTP, not yet sent */
+    struct chunk *free_chunks; /* owns: sent chunks, for the next writes */
     bool aborted;      /* client gone */
     int err;           /* how the job ended */
     bool streamed;     /* a response was started */
 };
 
+/* A chunk handed to HTTP; back in the job's free list once sent. */
 struct chunk {
     struct snap_job *job;
+    struct chunk *next; /* in snap_job.free_chunks */
+    size_t cap;         /* bytes at data */
     unsigned char data[];
 };
+
+/* What the encoders hand the sink at once: a chunk and the record that
+ * went past its end (sink.h). */
+#define CHUNK_CAP (SNAP_CHUNK + SINK_SLACK)
 
 void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry *reg,
                        uint64_t window_ns, uint64_t max_bytes, unsigned max_running)
@@ -92,9 +100,10 @@ static void chunk_done(int status, void *arg)
     j->inflight--;
     if (status < 0)
         j->aborted = true;
+    c->next = j->free_chunks;
+    j->free_chunks = c;
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    free(c);
 }
 
 /* The response starts with the first chunk: a failure before it (out of
@@ -123,15 +132,23 @@ static int job_write(void *ctx, const void *buf, size_t len)
     while (j->inflight >= SNAP_INFLIGHT && !j->aborted)
         pthread_cond_wait(&j->cv, &j->mu);
     bool gone = j->aborted;
-    if (!gone)
+    struct chunk *c = NULL;
+    if (!gone) {
         j->inflight++;
+        if (j->free_chunks && j->free_chunks->cap >= len) {
+            c = j->free_chunks;
+            j->free_chunks = c->next;
+        }
+    }
     pthread_mutex_unlock(&j->mu);
     if (gone)
         return -ECONNRESET;
-    struct chunk *c = malloc(sizeof *c + len);
+    if (!c && (c = malloc(sizeof *c + (len > CHUNK_CAP ? len : CHUNK_CAP))) != NULL) {
+        c->job = j;
+        c->cap = len > CHUNK_CAP ? len : CHUNK_CAP;
+    }
     int err = -ENOMEM;
     if (c) {
-        c->job = j;
         memcpy(c->data, buf, len);
         err = http_stream_write(j->req, c->data, len, chunk_done, c);
     }
@@ -278,6 +295,11 @@ static void job_after(uv_work_t *w, int status)
     }
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
+    while (j->free_chunks) { /* all of them: the job drained */
+        struct chunk *c = j->free_chunks;
+        j->free_chunks = c->next;
+        free(c);
+    }
     free(j->procs);
     free(j->ends);
     /* The decode memory is kept for the next snapshot, which then faults

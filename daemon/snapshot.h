@@ -19,7 +19,7 @@
 #include "daemon/registry.h"
 
 #define SNAP_INFLIGHT 4
-#define SNAP_CHUNK    (64u << 10) /* bytes per chunk handed to HTTP */
+#define SNAP_CHUNK    (256u << 10) /* bytes per chunk handed to HTTP */
 /* Decode memory kept between snapshots at most (one 1 MiB ring decoded
  * takes 4.5 MiB): a snapshot of a larger process gives it back. */
 #define SNAP_SPARE_MAX (16u << 20)
