@@ -288,11 +288,22 @@ struct ring_copy {
     char name[FR_ABI_THREAD_NAME_MAX];
 };
 
-/* Copies what ring i holds for its current owner. Returns 1 with *out
- * filled, 0 for a ring with nothing to read, -EAGAIN when it kept changing,
- * -EINVAL for nonsense. buf holds max_units units. */
-static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uint64_t max_units,
-                     struct ring_copy *out)
+/* Where a ring's units are while it is read: opened by ring_open(),
+ * checked by ring_check() once they have been read. */
+struct ring_span {
+    const unsigned char *rh, *data; /* its header and data in the mapping */
+    uint64_t cap;                   /* units in data */
+    uint64_t lo, h1;                /* the positions to read, [lo, h1) */
+    uint64_t s1;
+    uint32_t g1;
+};
+
+/* The first half of reading ring i: its header into *out and the span
+ * of at most max_units units to read. Returns 1; 0 for a free ring;
+ * -EAGAIN while a writer changes the header (odd gen); -EINVAL for
+ * nonsense. */
+static int ring_open(const struct reader *r, uint32_t i, uint64_t max_units,
+                     struct ring_copy *out, struct ring_span *sp)
 {
     const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
                                      sizeof(struct fr_abi_ring));
@@ -300,64 +311,93 @@ static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uin
         shm_at(r, r->h.ring_data_off + (uint64_t)i * r->h.ring_bytes, r->h.ring_bytes);
     if (!rh || !data)
         return -EINVAL;
-    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    sp->rh = rh;
+    sp->data = data;
+    sp->cap = r->h.ring_bytes / FR_ABI_UNIT;
+    sp->g1 = atomic_load_explicit((_Atomic uint32_t *)(rh + offsetof(struct fr_abi_ring, gen)),
+                                  memory_order_acquire);
+    if (sp->g1 & 1)
+        return -EAGAIN;
+    out->state = ld32(rh + offsetof(struct fr_abi_ring, state));
+    if (out->state == FR_ABI_RING_FREE)
+        return 0;
+    if (out->state != FR_ABI_RING_LIVE && out->state != FR_ABI_RING_EXITED)
+        return -EINVAL;
+    out->tid = ld32(rh + offsetof(struct fr_abi_ring, tid));
+    out->claim = ld64(rh + offsetof(struct fr_abi_ring, claim_tsc));
+    out->exit = ld64(rh + offsetof(struct fr_abi_ring, exit_tsc));
+    out->cur_task = ld64(rh + offsetof(struct fr_abi_ring, cur_task));
+    out->dropped = ld64(rh + offsetof(struct fr_abi_ring, dropped));
+    uint64_t nm[FR_ABI_THREAD_NAME_MAX / 8];
+    for (size_t k = 0; k < FR_ABI_THREAD_NAME_MAX / 8; k++)
+        nm[k] = ld64(rh + offsetof(struct fr_abi_ring, name) + 8 * k);
+    memcpy(out->name, nm, sizeof out->name);
+    out->name[sizeof out->name - 1] = 0;
+    uint64_t start = ld64(rh + offsetof(struct fr_abi_ring, start_pos));
+    /* acquire: pairs with the release store of seq in fr__rec_close(). */
+    sp->s1 = atomic_load_explicit((_Atomic uint64_t *)(rh + offsetof(struct fr_abi_ring, seq)),
+                                  memory_order_acquire);
+    sp->h1 = sp->s1 >> 1;
+    if (start > sp->h1)
+        return -EINVAL;
+    sp->lo = sp->h1 - start > sp->cap ? sp->h1 - sp->cap : start;
+    if (sp->h1 - sp->lo > max_units)
+        sp->lo = sp->h1 - max_units;
+    return 1;
+}
+
+/* The second half, once the units of the span were read: how many of
+ * the first ones a writer may have overwritten meanwhile (*skip), those
+ * after them being intact. Returns 1; 0 when the ring changed under us
+ * (a new owner, or the writer lapped what we read): read it again. */
+static int ring_check(const struct ring_span *sp, uint64_t *skip)
+{
+    /* acquire: pairs with the release fence in fr__rec_open(); if we
+     * read a unit a writer stored after making seq odd, we see that
+     * seq (or a later one) below. */
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t s2 = ld64(sp->rh + offsetof(struct fr_abi_ring, seq));
+    uint32_t g2 = ld32(sp->rh + offsetof(struct fr_abi_ring, gen));
+    if (g2 != sp->g1 || s2 < sp->s1)
+        return 0;
+    /* Units the writer may have reached since: up to its head, plus a
+     * whole record if it is inside one. Ours below that minus cap are
+     * gone. */
+    uint64_t reach = (s2 >> 1) + ((s2 & 1) ? FR_REC_MAX_UNITS : 0);
+    uint64_t safe = reach > sp->cap ? reach - sp->cap : 0;
+    *skip = safe > sp->lo ? safe - sp->lo : 0;
+    if (*skip >= sp->h1 - sp->lo && sp->h1 > sp->lo)
+        return 0; /* lapped while we read (we were preempted): again */
+    return 1;
+}
+
+/* Copies what ring i holds for its current owner. Returns 1 with *out
+ * filled, 0 for a ring with nothing to read, -EAGAIN when it kept changing,
+ * -EINVAL for nonsense. buf holds max_units units. */
+static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uint64_t max_units,
+                     struct ring_copy *out)
+{
     for (int attempt = 0; attempt < RETRIES; attempt++) {
+        struct ring_span sp;
+        uint64_t skip;
         if (attempt)
             sched_yield(); /* let a writer that is changing the ring finish */
-        uint32_t g1 = atomic_load_explicit(
-            (_Atomic uint32_t *)(rh + offsetof(struct fr_abi_ring, gen)), memory_order_acquire);
-        if (g1 & 1)
+        int got = ring_open(r, i, max_units, out, &sp);
+        if (got == -EAGAIN)
             continue;
-        out->state = ld32(rh + offsetof(struct fr_abi_ring, state));
-        if (out->state == FR_ABI_RING_FREE)
-            return 0;
-        if (out->state != FR_ABI_RING_LIVE && out->state != FR_ABI_RING_EXITED)
-            return -EINVAL;
-        out->tid = ld32(rh + offsetof(struct fr_abi_ring, tid));
-        out->claim = ld64(rh + offsetof(struct fr_abi_ring, claim_tsc));
-        out->exit = ld64(rh + offsetof(struct fr_abi_ring, exit_tsc));
-        out->cur_task = ld64(rh + offsetof(struct fr_abi_ring, cur_task));
-        out->dropped = ld64(rh + offsetof(struct fr_abi_ring, dropped));
-        uint64_t nm[FR_ABI_THREAD_NAME_MAX / 8];
-        for (size_t k = 0; k < FR_ABI_THREAD_NAME_MAX / 8; k++)
-            nm[k] = ld64(rh + offsetof(struct fr_abi_ring, name) + 8 * k);
-        memcpy(out->name, nm, sizeof out->name);
-        out->name[sizeof out->name - 1] = 0;
-        uint64_t start = ld64(rh + offsetof(struct fr_abi_ring, start_pos));
-        /* acquire: pairs with the release store of seq in fr__rec_close(). */
-        uint64_t s1 = atomic_load_explicit(
-            (_Atomic uint64_t *)(rh + offsetof(struct fr_abi_ring, seq)), memory_order_acquire);
-        uint64_t h1 = s1 >> 1;
-        if (start > h1)
-            return -EINVAL;
-        uint64_t lo = h1 - start > cap ? h1 - cap : start;
-        if (h1 - lo > max_units)
-            lo = h1 - max_units;
-        for (uint64_t p = lo; p < h1; p++) {
-            const unsigned char *u = data + (p & (cap - 1)) * FR_ABI_UNIT;
-            buf[p - lo][0] = ld64(u);
-            buf[p - lo][1] = ld64(u + 8);
+        if (got <= 0)
+            return got;
+        for (uint64_t p = sp.lo; p < sp.h1; p++) {
+            const unsigned char *u = sp.data + (p & (sp.cap - 1)) * FR_ABI_UNIT;
+            buf[p - sp.lo][0] = ld64(u);
+            buf[p - sp.lo][1] = ld64(u + 8);
         }
-        /* acquire: pairs with the release fence in fr__rec_open(); if we
-         * read a unit a writer stored after making seq odd, we see that
-         * seq (or a later one) below. */
-        atomic_thread_fence(memory_order_acquire);
-        uint64_t s2 = ld64(rh + offsetof(struct fr_abi_ring, seq));
-        uint32_t g2 = ld32(rh + offsetof(struct fr_abi_ring, gen));
-        if (g2 != g1 || s2 < s1)
+        if (!ring_check(&sp, &skip))
             continue;
-        /* Units the writer may have reached since: up to its head, plus a
-         * whole record if it is inside one. Ours below that minus cap are
-         * gone. */
-        uint64_t reach = (s2 >> 1) + ((s2 & 1) ? FR_REC_MAX_UNITS : 0);
-        uint64_t safe = reach > cap ? reach - cap : 0;
-        uint64_t skip = safe > lo ? safe - lo : 0;
-        if (skip >= h1 - lo && h1 > lo)
-            continue; /* lapped while we copied (we were preempted): again */
-        if (skip >= h1 - lo)
+        if (skip >= sp.h1 - sp.lo)
             return 0;
         out->u = buf + skip;
-        out->n = (size_t)(h1 - lo - skip);
+        out->n = (size_t)(sp.h1 - sp.lo - skip);
         return 1;
     }
     return -EAGAIN;
@@ -479,22 +519,38 @@ static inline void decode(struct decode_ctx *d, const uint64_t (*u)[2], unsigned
     d->th->ev[d->th->n++] = e;
 }
 
-/* Decodes the records of a copy into d->th, one walk; counts what is
- * not a whole record as an error. Regions, most of the records, take a
- * path of their own, with the state in locals (stores of events may
- * alias anything, so fields of *d would be read again after each). */
-static void decode_ring(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
+/* Unit k of what decode_units() reads: at base + ((first + k) & mask)
+ * units, one load per word (it may be the mapping: see read_direct()). */
+static inline void unit_at(const unsigned char *base, uint64_t mask, uint64_t first, size_t k,
+                           uint64_t u[2])
+{
+    const unsigned char *p = base + ((first + k) & mask) * FR_ABI_UNIT;
+    u[0] = ld64(p);
+    u[1] = ld64(p + 8);
+}
+
+/* Decodes nu units into d->th, one walk; counts what is not a whole
+ * record as an error. Each record is loaded once and used from that
+ * copy. Regions, most of the records, take a path of their own, with the
+ * state in locals (stores of events may alias anything, so fields of *d
+ * would be read again after each). */
+static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64_t mask,
+                         uint64_t first, size_t nu)
 {
     struct trace_event *ev = d->th->ev;
     size_t n = d->th->n;
     const uint64_t from = d->from_ns;
     uint64_t last = d->last_ts, task = d->cur_task;
     struct clock_seg seg = d->clk.s;
+    uint64_t rec[FR_REC_MAX_UNITS][2];
     size_t pos = 0;
-    while (pos < nu && is_cont(u[pos]))
-        pos++; /* the tail of a record whose head was overwritten */
-    while (pos < nu) {
-        uint64_t w0 = u[pos][0], w1 = u[pos][1];
+    for (; pos < nu; pos++) { /* the tail of a record whose head was overwritten */
+        unit_at(base, mask, first, pos, rec[0]);
+        if (!is_cont(rec[0]))
+            break;
+    }
+    while (pos < nu) { /* rec[0] holds unit pos */
+        uint64_t w0 = rec[0][0], w1 = rec[0][1];
         if (fr_rec_type(w1) - FR_REC_REGION_BEGIN <= FR_REC_REGION_END - FR_REC_REGION_BEGIN) {
             /* decode() of a one-unit record with nothing but a header */
             uint64_t ts = w0 - seg.tsc <= seg.span ? seg_convert64(&seg, w0)
@@ -510,26 +566,39 @@ static void decode_ring(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
                     .name = fr_rec_name(w1),
                     .task = task,
                 };
-            pos++;
+            if (++pos < nu)
+                unit_at(base, mask, first, pos, rec[0]);
             continue;
         }
-        unsigned k = rec_units(u[pos]);
+        unsigned k = rec_units(rec[0]);
         bool ok = k > 0 && k <= nu - pos;
-        for (unsigned i = 1; ok && i < k; i++)
-            ok = is_cont(u[pos + i]);
+        for (unsigned i = 1; ok && i < k; i++) {
+            unit_at(base, mask, first, pos + i, rec[i]);
+            ok = is_cont(rec[i]);
+        }
         if (!ok) {
             (*d->errors)++;
-            pos++;
-            while (pos < nu && is_cont(u[pos]))
-                pos++;
+            for (pos++; pos < nu; pos++) {
+                unit_at(base, mask, first, pos, rec[0]);
+                if (!is_cont(rec[0]))
+                    break;
+            }
             continue;
         }
         d->th->n = n, d->last_ts = last, d->cur_task = task, d->clk.s = seg;
-        decode(d, u + pos, k);
+        decode(d, (const uint64_t(*)[2])rec, k);
         n = d->th->n, last = d->last_ts, task = d->cur_task, seg = d->clk.s;
         pos += k;
+        if (pos < nu)
+            unit_at(base, mask, first, pos, rec[0]);
     }
     d->th->n = n, d->last_ts = last, d->cur_task = task, d->clk.s = seg;
+}
+
+/* A copy made by copy_ring(), decoded. */
+static void decode_copy(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
+{
+    decode_units(d, (const unsigned char *)u, UINT64_MAX, 0, nu);
 }
 
 /* Room for n elements of size each at *p: kept when there is, else
@@ -758,6 +827,165 @@ static int copy_rings(const struct reader *r, uint64_t budget, struct reader_buf
     return 0;
 }
 
+/* A thread for ring copy rc, with no events yet (they go to ev), and
+ * the decoding state that goes with it. */
+static void thread_begin(const struct reader *r, const struct ring_copy *rc, uint64_t from,
+                         struct trace_thread *th, struct trace_event *ev, struct trace_proc *out,
+                         struct decode_ctx *d)
+{
+    memset(th, 0, sizeof *th);
+    th->ev = ev;
+    th->tid = rc->tid;
+    th->state = rc->state;
+    memcpy(th->name, rc->name, sizeof th->name);
+    th->claim_ns = reader_clock_convert(&r->clock, rc->claim);
+    th->exit_ns = rc->state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc->exit) : 0;
+    th->dropped = rc->dropped;
+    *d = (struct decode_ctx){
+        .r = r,
+        .th = th,
+        .from_ns = from,
+        .cur_task = rc->cur_task & FR_REC_ID_MASK,
+        .text = out->text,
+        .text_len = &out->text_len,
+        .errors = &out->errors,
+    };
+    cursor_init(&d->clk, &r->clock);
+}
+
+/* With a window given by its start: every ring copied first (in
+ * copy_rings()), then decoded. For reader_opts.last_ns, whose window
+ * start is known only once the newest event of all rings is. */
+static int read_copied(const struct reader *r, uint64_t from, uint64_t last_ns, uint64_t budget,
+                       struct reader_buf *b, struct trace_proc *out)
+{
+    size_t nlive;
+    uint64_t total, newest;
+    if (copy_rings(r, budget, b, &nlive, &total, &newest, &out->errors) < 0)
+        return -ENOMEM;
+    out->ring_bytes = total * FR_ABI_UNIT;
+    if (last_ns && newest > last_ns && newest - last_ns > from)
+        from = newest - last_ns;
+    /* A record is at least a unit, and a log holds at most
+     * FR_REC_LOG_PER_UNIT bytes of text per unit. */
+    if (reserve((void **)&b->threads, &b->threads_cap, nlive, sizeof *b->threads) < 0 ||
+        reserve((void **)&b->events, &b->events_cap, (size_t)total, sizeof *b->events) < 0 ||
+        reserve((void **)&b->text, &b->text_cap, (size_t)total * FR_REC_LOG_PER_UNIT, 1) < 0)
+        return -ENOMEM;
+    out->threads = b->threads;
+    out->events = b->events;
+    out->text = b->text;
+    size_t nev = 0;
+    for (size_t k = 0; k < nlive; k++) {
+        const struct ring_copy *rc = &b->rings[k];
+        struct trace_thread *th = &out->threads[out->nthreads++];
+        struct decode_ctx d;
+        thread_begin(r, rc, from, th, b->events + nev, out, &d);
+        decode_copy(&d, (const uint64_t(*)[2])(b->units + rc->off), rc->n);
+        nev += th->n;
+    }
+    return 0;
+}
+
+/* Ring i decoded into th, from the mapping itself when no writer got in
+ * the way (the ring is read once, not copied and read again), else from
+ * a copy. Returns 1 with *rc and *th filled, 0 for a ring with nothing to
+ * read, -EAGAIN or -EINVAL as copy_ring(), -ENOMEM. */
+static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t from,
+                     struct reader_buf *b, struct ring_copy *rc, struct trace_thread *th,
+                     struct trace_event *ev, struct trace_proc *out)
+{
+    struct ring_span sp;
+    struct decode_ctx d;
+    uint64_t skip;
+    int got = ring_open(r, i, want, rc, &sp);
+    if (got == 0 || got == -EINVAL)
+        return got;
+    if (got == 1) {
+        size_t text_len = out->text_len;
+        uint64_t errors = out->errors;
+        thread_begin(r, rc, from, th, ev, out, &d);
+        /* Every unit is loaded once, and a record is used only from what
+         * was loaded (decode_units()), so a writer changing the ring can
+         * make it decode nonsense but not make it read or write out of
+         * bounds; and the nonsense is thrown away below, as copy_ring()
+         * throws away a torn copy. */
+        decode_units(&d, sp.data, sp.cap - 1, sp.lo, (size_t)(sp.h1 - sp.lo));
+        if (ring_check(&sp, &skip) && skip == 0) {
+            rc->n = (size_t)(sp.h1 - sp.lo);
+            return rc->n > 0;
+        }
+        out->text_len = text_len;
+        out->errors = errors;
+    }
+    /* A writer is in the way: copy the ring, and decode what is whole. */
+    if (reserve((void **)&b->units, &b->units_cap, (size_t)want, sizeof *b->units) < 0)
+        return -ENOMEM;
+    if ((got = copy_ring(r, i, b->units, want, rc)) <= 0)
+        return got;
+    thread_begin(r, rc, from, th, ev, out, &d);
+    decode_copy(&d, (const uint64_t(*)[2])rc->u, rc->n);
+    return 1;
+}
+
+/* With a window given by its start: each ring decoded as it is read. */
+static int read_direct(const struct reader *r, uint64_t from, uint64_t budget,
+                       struct reader_buf *b, struct trace_proc *out)
+{
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    const uint32_t nrings = r->h.ring_count;
+    /* Room for the rings in use now (a ring claimed meanwhile grows it),
+     * so that a free ring costs nothing. */
+    uint64_t inuse = 0;
+    for (uint32_t i = 0; i < nrings; i++) {
+        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                         sizeof(struct fr_abi_ring));
+        inuse += ld32(rh + offsetof(struct fr_abi_ring, state)) != FR_ABI_RING_FREE;
+    }
+    uint64_t room = inuse < budget / cap ? inuse * cap : budget;
+    if (reserve((void **)&b->rings, &b->rings_cap, 1, sizeof *b->rings) < 0 ||
+        reserve((void **)&b->threads, &b->threads_cap, (size_t)inuse, sizeof *b->threads) < 0 ||
+        reserve((void **)&b->events, &b->events_cap, (size_t)room, sizeof *b->events) < 0 ||
+        reserve((void **)&b->text, &b->text_cap, (size_t)room * FR_REC_LOG_PER_UNIT, 1) < 0)
+        return -ENOMEM;
+    out->threads = b->threads;
+    out->events = b->events;
+    out->text = b->text;
+    uint64_t total = 0;
+    size_t nev = 0;
+    for (uint32_t i = 0; i < nrings && total < budget; i++) {
+        uint64_t want = cap < budget - total ? cap : budget - total;
+        /* A record is at least a unit, and a log holds at most
+         * FR_REC_LOG_PER_UNIT bytes of text per unit. */
+        if (reserve_keep((void **)&b->threads, &b->threads_cap, out->nthreads, out->nthreads + 1,
+                         sizeof *b->threads) < 0 ||
+            reserve_keep((void **)&b->events, &b->events_cap, nev, nev + (size_t)want,
+                         sizeof *b->events) < 0 ||
+            reserve_keep((void **)&b->text, &b->text_cap, out->text_len,
+                         out->text_len + (size_t)want * FR_REC_LOG_PER_UNIT, 1) < 0)
+            return -ENOMEM;
+        out->text = b->text;
+        struct trace_thread *th = &b->threads[out->nthreads];
+        int got = read_ring(r, i, want, from, b, b->rings, th, b->events + nev, out);
+        if (got == -ENOMEM)
+            return got;
+        if (got <= 0) {
+            out->errors += got < 0;
+            continue;
+        }
+        total += b->rings->n;
+        nev += th->n;
+        out->nthreads++;
+    }
+    out->ring_bytes = total * FR_ABI_UNIT;
+    out->threads = b->threads;
+    out->events = b->events;
+    /* the arrays may have moved while they grew */
+    for (size_t k = 0, at = 0; k < out->nthreads; at += out->threads[k++].n)
+        out->threads[k].ev = b->events + at;
+    return 0;
+}
+
 int reader_read_buf(const struct reader *r, const struct reader_opts *o, struct reader_buf *b,
                     struct trace_proc *out)
 {
@@ -767,56 +995,10 @@ int reader_read_buf(const struct reader *r, const struct reader_opts *o, struct 
     memset(out, 0, sizeof *out);
     read_proc_fields(r, out);
     const uint64_t budget = o->max_bytes ? o->max_bytes / FR_ABI_UNIT : UINT64_MAX;
-
-    /* Copy every ring first, decode after: the window's start is known
-     * only once the newest event of all rings is. */
-    size_t nlive;
-    uint64_t total, newest;
-    if (copy_rings(r, budget, b, &nlive, &total, &newest, &out->errors) < 0)
-        goto fail;
-    out->ring_bytes = total * FR_ABI_UNIT;
-    uint64_t from = o->from_ns;
-    if (o->last_ns && newest > o->last_ns && newest - o->last_ns > from)
-        from = newest - o->last_ns;
-
-    /* A record is at least a unit, and a log holds at most
-     * FR_REC_LOG_PER_UNIT bytes of text per unit. */
-    if (reserve((void **)&b->threads, &b->threads_cap, nlive, sizeof *b->threads) < 0 ||
-        reserve((void **)&b->events, &b->events_cap, (size_t)total, sizeof *b->events) < 0 ||
-        reserve((void **)&b->text, &b->text_cap, (size_t)total * FR_REC_LOG_PER_UNIT, 1) < 0)
-        goto fail;
-    out->threads = b->threads;
-    out->events = b->events;
-    out->text = b->text;
-    size_t nev = 0;
-    for (size_t k = 0; k < nlive; k++) {
-        const struct ring_copy *rc = &b->rings[k];
-        struct trace_thread *th = &out->threads[out->nthreads++];
-        memset(th, 0, sizeof *th);
-        th->ev = b->events + nev;
-        th->tid = rc->tid;
-        th->state = rc->state;
-        memcpy(th->name, rc->name, sizeof th->name);
-        th->claim_ns = reader_clock_convert(&r->clock, rc->claim);
-        th->exit_ns =
-            rc->state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc->exit) : 0;
-        th->dropped = rc->dropped;
-        struct decode_ctx d = {
-            .r = r,
-            .th = th,
-            .from_ns = from,
-            .cur_task = rc->cur_task & FR_REC_ID_MASK,
-            .text = out->text,
-            .text_len = &out->text_len,
-            .errors = &out->errors,
-        };
-        cursor_init(&d.clk, &r->clock);
-        decode_ring(&d, (const uint64_t(*)[2])(b->units + rc->off), rc->n);
-        nev += th->n;
-    }
-    if (read_strings(r, b, out) == 0)
+    int err = o->last_ns ? read_copied(r, o->from_ns, o->last_ns, budget, b, out)
+                         : read_direct(r, o->from_ns, budget, b, out);
+    if (err == 0 && read_strings(r, b, out) == 0)
         return 0;
-fail:
     memset(out, 0, sizeof *out);
     return -ENOMEM;
 }

@@ -6,7 +6,7 @@
  * yields an empty or partial trace and a count in trace_proc.errors, never
  * a crash, an out-of-bounds read, an unbounded allocation or an endless
  * loop. Writers may keep writing while it reads: a record they overwrote
- * during the copy is dropped, never returned torn.
+ * while it was read is dropped, never returned torn.
  *
  * Any thread; no global state.
  */
