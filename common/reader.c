@@ -530,10 +530,11 @@ static inline void unit_at(const unsigned char *base, uint64_t mask, uint64_t fi
 }
 
 /* Decodes nu units into d->th, one walk; counts what is not a whole
- * record as an error. Each record is loaded once and used from that
- * copy. Regions, most of the records, take a path of their own, with the
- * state in locals (stores of events may alias anything, so fields of *d
- * would be read again after each). */
+ * record as an error. A record is decoded only from what was loaded for
+ * it (a unit may be loaded again later, once a record it was part of
+ * turned out broken). Regions, most of the records, take a path of their
+ * own, with the state in locals (stores of events may alias anything, so
+ * fields of *d would be read again after each) and the unit in registers. */
 static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64_t mask,
                          uint64_t first, size_t nu)
 {
@@ -541,20 +542,24 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
     size_t n = d->th->n;
     const uint64_t from = d->from_ns;
     uint64_t last = d->last_ts, task = d->cur_task;
-    struct clock_seg seg = d->clk.s;
+    /* d->clk.s, field by field, so that none of it lives in memory */
+    uint64_t tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono,
+             mult = d->clk.s.mult;
     uint64_t rec[FR_REC_MAX_UNITS][2];
     size_t pos = 0;
-    for (; pos < nu; pos++) { /* the tail of a record whose head was overwritten */
-        unit_at(base, mask, first, pos, rec[0]);
-        if (!is_cont(rec[0]))
-            break;
-    }
-    while (pos < nu) { /* rec[0] holds unit pos */
-        uint64_t w0 = rec[0][0], w1 = rec[0][1];
+    while (pos < nu) {
+        const unsigned char *p = base + ((first + pos) & mask) * FR_ABI_UNIT;
+        uint64_t w0 = ld64(p), w1 = ld64(p + 8);
         if (fr_rec_type(w1) - FR_REC_REGION_BEGIN <= FR_REC_REGION_END - FR_REC_REGION_BEGIN) {
             /* decode() of a one-unit record with nothing but a header */
-            uint64_t ts = w0 - seg.tsc <= seg.span ? seg_convert64(&seg, w0)
-                                                   : seg_find(d->clk.c, w0, &seg);
+            uint64_t ts;
+            if (__builtin_expect(w0 - tsc <= span, 1)) {
+                ts = mono + (((w0 - tsc) * mult + (UINT64_C(1) << 31)) >> 32);
+            } else {
+                struct clock_seg seg = {tsc, span, mono, mult};
+                ts = seg_find(d->clk.c, w0, &seg);
+                tsc = seg.tsc, span = seg.span, mono = seg.mono, mult = seg.mult;
+            }
             ts = ts < last ? last : ts;
             last = ts;
             if (ts >= from)
@@ -566,8 +571,17 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
                     .name = fr_rec_name(w1),
                     .task = task,
                 };
-            if (++pos < nu)
+            pos++;
+            continue;
+        }
+        rec[0][0] = w0, rec[0][1] = w1;
+        if (pos == 0 && is_cont(rec[0])) {
+            /* the tail of a record whose head was overwritten */
+            for (pos++; pos < nu; pos++) {
                 unit_at(base, mask, first, pos, rec[0]);
+                if (!is_cont(rec[0]))
+                    break;
+            }
             continue;
         }
         unsigned k = rec_units(rec[0]);
@@ -585,14 +599,15 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
             }
             continue;
         }
-        d->th->n = n, d->last_ts = last, d->cur_task = task, d->clk.s = seg;
+        d->th->n = n, d->last_ts = last, d->cur_task = task;
+        d->clk.s = (struct clock_seg){tsc, span, mono, mult};
         decode(d, (const uint64_t(*)[2])rec, k);
-        n = d->th->n, last = d->last_ts, task = d->cur_task, seg = d->clk.s;
+        n = d->th->n, last = d->last_ts, task = d->cur_task;
+        tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono, mult = d->clk.s.mult;
         pos += k;
-        if (pos < nu)
-            unit_at(base, mask, first, pos, rec[0]);
     }
-    d->th->n = n, d->last_ts = last, d->cur_task = task, d->clk.s = seg;
+    d->th->n = n, d->last_ts = last, d->cur_task = task;
+    d->clk.s = (struct clock_seg){tsc, span, mono, mult};
 }
 
 /* A copy made by copy_ring(), decoded. */
