@@ -210,6 +210,7 @@ def http_get(addr, path, timeout=120):
     mv = memoryview(buf)
     n = 0
     t0 = time.perf_counter()
+    t1 = None
     s = socket.socket(fam, socket.SOCK_STREAM)
     try:
         s.settimeout(timeout)
@@ -226,9 +227,15 @@ def http_get(addr, path, timeout=120):
                 break
             n += got
             # With keep-alive ignored or not, the last chunk ends the body.
-            if buf[max(0, n - 5):n] == b"0\r\n\r\n" and _complete(buf, n):
-                break
-        t1 = time.perf_counter()
+            # The clock stops at its last byte: checking that the body is
+            # whole parses all of it (15 ms for 6.8 MB), which is ours.
+            if buf[max(0, n - 5):n] == b"0\r\n\r\n":
+                t1 = time.perf_counter()
+                if _complete(buf, n):
+                    break
+                t1 = None  # a chunk's data that happened to end that way
+        if t1 is None:
+            t1 = time.perf_counter()
     finally:
         s.close()
     status, body = _parse(bytes(mv[:n]))

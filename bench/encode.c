@@ -67,12 +67,13 @@ static void build(struct trace_proc *p, int mixed)
 
     p->nthreads = THREADS;
     p->threads = calloc(THREADS, sizeof *p->threads);
+    p->events = calloc((size_t)THREADS * EVENTS_PER_THREAD, sizeof *p->events);
     uint64_t seed = 42;
     for (size_t t = 0; t < THREADS; t++) {
         struct trace_thread *th = &p->threads[t];
         th->tid = p->pid + (uint32_t)t;
         snprintf(th->name, sizeof th->name, "worker-%zu", t);
-        th->ev = calloc(EVENTS_PER_THREAD, sizeof *th->ev);
+        th->ev = p->events + t * EVENTS_PER_THREAD;
         uint64_t ts = p->clock.mono_ns - 2000000000ull;
         th->claim_ns = ts;
         uint32_t stack[4], depth = 0;

@@ -43,7 +43,7 @@ struct ts_cache {
     size_t len;
 };
 
-struct js {
+struct json_enc {
     struct sink_buf b;    /* the document */
     struct sink_buf side; /* a thread's events, until its cut BEGINs are out */
     struct sink_buf *out; /* where events go now: &b or &side */
@@ -60,6 +60,7 @@ struct js {
     const struct trace_event *trig; /* the trigger just written, for the END it marks */
     unsigned char pre[64];
     size_t pre_len;
+    int err; /* the first failure; sticky */
 };
 
 /* ---- numbers ---- */
@@ -270,7 +271,7 @@ static bool needs_escape(const char *s, size_t len)
 }
 
 /* A string-table name, quoted: copied when it was found clean before. */
-static unsigned char *put_name(struct js *j, unsigned char *p, uint32_t id)
+static unsigned char *put_name(struct json_enc *j, unsigned char *p, uint32_t id)
 {
     size_t len;
     const char *s = window_str(j->w->p, id, &len);
@@ -289,7 +290,7 @@ static unsigned char *put_name(struct js *j, unsigned char *p, uint32_t id)
 
 /* ---- events ---- */
 
-static inline int ev_done(struct js *j, unsigned char *p)
+static inline int ev_done(struct json_enc *j, unsigned char *p)
 {
     *p++ = '}';
     j->out->p = p;
@@ -299,7 +300,7 @@ static inline int ev_done(struct js *j, unsigned char *p)
 /* `,\n{"ph":"X","pid":P,"tid":T,"ts":1.234` for the current thread. Every
  * event but the document's first (a process_name) starts with the comma,
  * so events can be written out of file order. */
-static inline unsigned char *ev_start(struct js *j, char ph, uint64_t ts)
+static inline unsigned char *ev_start(struct json_enc *j, char ph, uint64_t ts)
 {
     unsigned char *p = j->out->p;
     p = LIT(p, ",\n{\"ph\":\"");
@@ -310,7 +311,7 @@ static inline unsigned char *ev_start(struct js *j, char ph, uint64_t ts)
     return put_ts(&j->ts, p + j->pre_len, ts);
 }
 
-static void set_thread(struct js *j, uint32_t pid, uint32_t tid)
+static void set_thread(struct json_enc *j, uint32_t pid, uint32_t tid)
 {
     unsigned char *p = j->pre;
     p = LIT(p, "\"pid\":");
@@ -321,7 +322,7 @@ static void set_thread(struct js *j, uint32_t pid, uint32_t tid)
     j->pre_len = (size_t)(p - j->pre);
 }
 
-static int meta(struct js *j, uint32_t tid, const char *what, const char *name, size_t len)
+static int meta(struct json_enc *j, uint32_t tid, const char *what, const char *name, size_t len)
 {
     unsigned char *p = j->out->p;
     if (!j->first)
@@ -340,7 +341,7 @@ static int meta(struct js *j, uint32_t tid, const char *what, const char *name, 
     return ev_done(j, p);
 }
 
-static int counter(struct js *j, uint64_t ts, const char *name, size_t len, uint64_t v)
+static int counter(struct json_enc *j, uint64_t ts, const char *name, size_t len, uint64_t v)
 {
     unsigned char *p = ev_start(j, 'C', ts);
     p = LIT(p, ",\"name\":");
@@ -351,7 +352,7 @@ static int counter(struct js *j, uint64_t ts, const char *name, size_t len, uint
     return ev_done(j, p);
 }
 
-static unsigned char *task_fields(struct js *j, unsigned char *p, const struct window_task *t)
+static unsigned char *task_fields(struct json_enc *j, unsigned char *p, const struct window_task *t)
 {
     p = LIT(p, ",\"cat\":\"task\",\"id2\":{\"local\":");
     p = put_hex(p, t->id);
@@ -359,7 +360,7 @@ static unsigned char *task_fields(struct js *j, unsigned char *p, const struct w
     return put_name(j, p, t->name);
 }
 
-static int task_begin(struct js *j, const struct window_task *t)
+static int task_begin(struct json_enc *j, const struct window_task *t)
 {
     unsigned char *p = ev_start(j, 'b', t->begin_ts);
     p = task_fields(j, p, t);
@@ -372,7 +373,7 @@ static int task_begin(struct js *j, const struct window_task *t)
 }
 
 /* A region or wait BEGIN, at ts; the wait's from its kind (arg). */
-static int slice_begin(struct js *j, uint64_t ts, bool wait, unsigned arg, uint32_t name)
+static int slice_begin(struct json_enc *j, uint64_t ts, bool wait, unsigned arg, uint32_t name)
 {
     unsigned char *p = ev_start(j, 'B', ts);
     p = LIT(p, ",\"name\":");
@@ -397,7 +398,7 @@ static int slice_begin(struct js *j, uint64_t ts, bool wait, unsigned arg, uint3
 }
 
 /* A rule fired here: an instant on the thread (see perfetto.c). */
-static int trigger(struct js *j, const struct trace_event *e)
+static int trigger(struct json_enc *j, const struct trace_event *e)
 {
     size_t rlen, slen;
     const char *rule = window_str(j->w->p, e->name, &rlen);
@@ -429,7 +430,7 @@ static int trigger(struct js *j, const struct trace_event *e)
 }
 
 /* The END of the slice a trigger fired for: args name the rule. */
-static unsigned char *mark_end(struct js *j, unsigned char *p, const struct trace_event *trig,
+static unsigned char *mark_end(struct json_enc *j, unsigned char *p, const struct trace_event *trig,
                                const struct trace_event *e)
 {
     if (!trig || !window_trigger_marks(trig, e))
@@ -443,7 +444,7 @@ static unsigned char *mark_end(struct js *j, unsigned char *p, const struct trac
 }
 
 /* One event (window_event() said WINDOW_WRITE). */
-static int event(struct js *j, const struct trace_event *e, const struct window_task *t)
+static int event(struct json_enc *j, const struct trace_event *e, const struct window_task *t)
 {
     const struct window_proc *w = j->w;
     const struct trace_event *trig = j->trig;
@@ -488,7 +489,7 @@ static int event(struct js *j, const struct trace_event *e, const struct window_
     }
 }
 
-static int thread_events(struct js *j, uint32_t i)
+static int thread_events(struct json_enc *j, uint32_t i)
 {
     struct window_proc *w = j->w;
     const struct window_thread *wt = &w->threads[i];
@@ -517,7 +518,7 @@ static int thread_events(struct js *j, uint32_t i)
 }
 
 /* What needed every thread: cut tasks, held-back ENDs, linked flows. */
-static int late_event(struct js *j, const struct window_late *l)
+static int late_event(struct json_enc *j, const struct window_late *l)
 {
     const struct window_proc *w = j->w;
     if (l->kind == WINDOW_LATE_FLOW) {
@@ -540,7 +541,7 @@ static int late_event(struct js *j, const struct window_late *l)
 }
 
 /* How the process ended: a process-scoped instant. */
-static int end_event(struct js *j, const struct window_input *in)
+static int end_event(struct json_enc *j, const struct window_input *in)
 {
     const char *name = window_end_name(in->ended), *how = window_end_how(in->ended);
     set_thread(j, j->w->pid, j->w->pid);
@@ -557,7 +558,7 @@ static int end_event(struct js *j, const struct window_input *in)
     return ev_done(j, p);
 }
 
-static int proc_events(struct js *j, const struct window_input *in)
+static int proc_events(struct json_enc *j, const struct window_input *in)
 {
     struct window_proc w;
     int err = window_proc_init(&w, in);
@@ -618,29 +619,63 @@ fini:
     return err;
 }
 
+int json_begin(struct json_enc **out, const struct enc_sink *sink, size_t chunk)
+{
+    struct json_enc *j = calloc(1, sizeof *j);
+    int err = -ENOMEM;
+    if (!j)
+        return -ENOMEM;
+    if ((err = sink_buf_init(&j->b, sink, chunk)) < 0)
+        goto free_j;
+    if ((err = sink_buf_init(&j->side, NULL, 0)) < 0)
+        goto fini_b;
+    j->out = &j->b;
+    j->first = true;
+    j->ts.hi = UINT64_MAX;
+    j->b.p = LIT(j->b.p, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+    *out = j;
+    return 0;
+fini_b:
+    sink_buf_fini(&j->b);
+free_j:
+    free(j);
+    return err;
+}
+
+int json_add(struct json_enc *j, const struct window_input *in)
+{
+    if (j->err == 0)
+        j->err = proc_events(j, in);
+    return j->err;
+}
+
+int json_end(struct json_enc *j)
+{
+    int err = j->err;
+    if (err == 0) {
+        j->b.p = LIT(j->b.p, "\n]}\n");
+        err = sink_buf_flush(&j->b);
+    }
+    json_free(j);
+    return err;
+}
+
+void json_free(struct json_enc *j)
+{
+    sink_buf_fini(&j->side);
+    sink_buf_fini(&j->b);
+    free(j);
+}
+
 int json_encode(const struct window_input *in, size_t n, const struct enc_sink *sink, size_t chunk)
 {
-    struct js j;
-    memset(&j, 0, sizeof j);
-    int err = sink_buf_init(&j.b, sink, chunk);
+    struct json_enc *j;
+    int err = json_begin(&j, sink, chunk);
     if (err < 0)
         return err;
-    if ((err = sink_buf_init(&j.side, NULL, 0)) < 0)
-        goto fini_b;
-    j.out = &j.b;
-    j.first = true;
-    j.ts.hi = UINT64_MAX;
-    j.b.p = LIT(j.b.p, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
-    for (size_t i = 0; err == 0 && i < n; i++)
-        err = proc_events(&j, &in[i]);
-    if (err == 0) {
-        j.b.p = LIT(j.b.p, "\n]}\n");
-        err = sink_buf_flush(&j.b);
-    }
-    sink_buf_fini(&j.side);
-fini_b:
-    sink_buf_fini(&j.b);
-    return err;
+    for (size_t i = 0; i < n; i++)
+        json_add(j, &in[i]);
+    return json_end(j);
 }
 
 size_t json_escape(char *dst, const char *s, size_t len)

@@ -18,6 +18,15 @@
  * -ENOMEM; or the sink's -errno (the document is then cut short). */
 int json_encode(const struct window_input *in, size_t n, const struct enc_sink *sink, size_t chunk);
 
+/* The same document written one process at a time (json_encode() is
+ * the first three), with the contracts of perfetto_begin(),
+ * perfetto_add(), perfetto_end() and perfetto_free(). */
+struct json_enc;
+int json_begin(struct json_enc **out, const struct enc_sink *sink, size_t chunk);
+int json_add(struct json_enc *e, const struct window_input *in);
+int json_end(struct json_enc *e);
+void json_free(struct json_enc *e);
+
 /* Writes s[0..len) as a quoted JSON string into dst, which has room for
  * 6 × len + 2 bytes; any bytes give valid JSON (the encoder's escaping:
  * control bytes and invalid UTF-8 escaped). Returns the bytes written.

@@ -195,7 +195,7 @@ static inline unsigned char *put_cstr(unsigned char *p, const char *s)
 
 /* ---- encoder state ---- */
 
-struct pf {
+struct perfetto_enc {
     struct sink_buf b;    /* the trace */
     struct sink_buf side; /* a thread's packets, until its cut BEGINs are out */
     struct sink_buf *out; /* where packets go now: &b or &side */
@@ -217,14 +217,15 @@ struct pf {
     uint64_t prev_ts;
     unsigned char hdr[16]; /* seq id and SEQ_NEEDS: the same on every packet */
     size_t hdr_len;
+    int err; /* the first failure; sticky */
 };
 
-static inline uint32_t norm_id(const struct pf *f, uint32_t id)
+static inline uint32_t norm_id(const struct perfetto_enc *f, uint32_t id)
 {
     return id < f->nstrs ? id : f->nstrs;
 }
 
-static inline uint64_t name_iid(const struct pf *f, uint32_t id)
+static inline uint64_t name_iid(const struct perfetto_enc *f, uint32_t id)
 {
     return EV_BASE + norm_id(f, id);
 }
@@ -234,17 +235,17 @@ static inline unsigned wait_kind(unsigned arg)
     return arg < WAIT_KINDS ? arg : 0;
 }
 
-static inline uint64_t wait_iid(const struct pf *f, unsigned arg, uint32_t id)
+static inline uint64_t wait_iid(const struct perfetto_enc *f, unsigned arg, uint32_t id)
 {
     return EV_BASE + (uint64_t)(f->nstrs + 1) * (1 + wait_kind(arg)) + norm_id(f, id);
 }
 
-static inline unsigned char *out_p(struct pf *f)
+static inline unsigned char *out_p(struct perfetto_enc *f)
 {
     return f->out->p;
 }
 
-static inline int packet_done(struct pf *f, unsigned char *p)
+static inline int packet_done(struct perfetto_enc *f, unsigned char *p)
 {
     f->out->p = p;
     return sink_buf_check(f->out);
@@ -268,20 +269,22 @@ static unsigned char *plain_packet(unsigned char *p, unsigned char **pk, uint32_
 
 /* ---- the clock snapshot (seq 1) ---- */
 
-static const struct trace_clock *pick_clock(const struct window_input *in, size_t n)
+/* Whether c makes a better clock snapshot than best (NULL: none yet):
+ * the newest calibration point, since the processes share the machine's
+ * clocks, so any one relates them, and the newest is the most exact for
+ * a window that ends now. BOOTTIME below MONOTONIC is impossible, so a
+ * process that says so is not believed. */
+static bool better_clock(const struct trace_clock *c, const struct trace_clock *best)
 {
-    /* The newest calibration point: the processes share the machine's
-     * clocks, so any one relates them; the newest is the most exact for
-     * a window that ends now. BOOTTIME below MONOTONIC is impossible, so
-     * a process that says so is not believed. */
+    return c->boot_ns >= c->mono_ns && (!best || c->mono_ns > best->mono_ns);
+}
+
+static const struct trace_clock *pick_clock(const struct trace_clock *c, size_t n)
+{
     const struct trace_clock *best = NULL;
-    for (size_t i = 0; i < n; i++) {
-        const struct trace_clock *c = &in[i].proc->clock;
-        if (c->boot_ns < c->mono_ns)
-            continue;
-        if (!best || c->mono_ns > best->mono_ns)
-            best = c;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (better_clock(&c[i], best))
+            best = &c[i];
     return best;
 }
 
@@ -299,10 +302,10 @@ static unsigned char *put_clock(unsigned char *p, unsigned id, uint64_t ts, bool
     return len_close(p, m);
 }
 
-static int emit_clock_snapshot(struct pf *f, const struct window_input *in, size_t n)
+static int emit_clock_snapshot(struct perfetto_enc *f, const struct trace_clock *clocks, size_t n)
 {
     static const struct trace_clock none;
-    const struct trace_clock *c = pick_clock(in, n);
+    const struct trace_clock *c = pick_clock(clocks, n);
     if (!c)
         c = &none;
     unsigned char *p = out_p(f), *pk, *cs;
@@ -320,7 +323,7 @@ static int emit_clock_snapshot(struct pf *f, const struct window_input *in, size
 
 /* ---- descriptors ---- */
 
-static int emit_counter_descr(struct pf *f, uint32_t seq, uint64_t uuid, uint64_t parent,
+static int emit_counter_descr(struct perfetto_enc *f, uint32_t seq, uint64_t uuid, uint64_t parent,
                               const char *name, size_t len, bool count_unit)
 {
     unsigned char *p = out_p(f), *pk, *td, *cd;
@@ -343,7 +346,8 @@ static int emit_counter_descr(struct pf *f, uint32_t seq, uint64_t uuid, uint64_
     return packet_done(f, p);
 }
 
-static int emit_counter_value(struct pf *f, uint32_t seq, uint64_t ts, uint64_t uuid, uint64_t v)
+static int emit_counter_value(struct perfetto_enc *f, uint32_t seq, uint64_t ts, uint64_t uuid,
+                              uint64_t v)
 {
     unsigned char *p = out_p(f), *pk, *te;
     p = plain_packet(p, &pk, seq, true, ts);
@@ -359,7 +363,7 @@ static int emit_counter_value(struct pf *f, uint32_t seq, uint64_t ts, uint64_t 
     return packet_done(f, p);
 }
 
-static int emit_process_descr(struct pf *f)
+static int emit_process_descr(struct perfetto_enc *f)
 {
     const struct window_proc *w = f->w;
     const struct trace_proc *tp = w->p;
@@ -386,7 +390,7 @@ static int emit_process_descr(struct pf *f)
     return packet_done(f, p);
 }
 
-static int emit_thread_descr(struct pf *f, size_t i)
+static int emit_thread_descr(struct perfetto_enc *f, size_t i)
 {
     const struct window_thread *wt = &f->w->threads[i];
     unsigned char *p = out_p(f), *pk, *td, *th;
@@ -414,7 +418,7 @@ static int emit_thread_descr(struct pf *f, size_t i)
 }
 
 /* The head of the process sequence: process, threads, loss counts. */
-static int emit_process_head(struct pf *f)
+static int emit_process_head(struct perfetto_enc *f)
 {
     const struct window_proc *w = f->w;
     const struct trace_proc *tp = w->p;
@@ -470,7 +474,7 @@ static unsigned char *put_interned_pair(unsigned char *p, unsigned key, uint64_t
     return len_close(p, m);
 }
 
-static int thread_first_packets(struct pf *f, uint64_t track)
+static int thread_first_packets(struct perfetto_enc *f, uint64_t track)
 {
     unsigned char *p = out_p(f), *pk, *m, *m2;
     p = plain_packet(p, &pk, f->seq, false, 0);
@@ -510,7 +514,7 @@ static int thread_first_packets(struct pf *f, uint64_t track)
 }
 
 /* Packet header of an event: delta timestamp, sequence, flags. */
-static inline unsigned char *ev_packet(struct pf *f, unsigned char *p, unsigned char **pk,
+static inline unsigned char *ev_packet(struct perfetto_enc *f, unsigned char *p, unsigned char **pk,
                                        uint64_t ts)
 {
     *p++ = K_PACKET;
@@ -528,7 +532,7 @@ static inline unsigned char *ev_packet(struct pf *f, unsigned char *p, unsigned 
 
 /* interned_data { event_names { iid, name } }. kind < 0: a plain name;
  * else a wait's, named after its kind. */
-static unsigned char *intern_name(struct pf *f, unsigned char *p, uint64_t iid, int kind,
+static unsigned char *intern_name(struct perfetto_enc *f, unsigned char *p, uint64_t iid, int kind,
                                   uint32_t id)
 {
     unsigned char *m, *m2;
@@ -560,8 +564,8 @@ static unsigned char *intern_name(struct pf *f, unsigned char *p, uint64_t iid, 
 }
 
 /* The name's iid, interned first when this sequence has not yet. */
-static inline unsigned char *use_name(struct pf *f, unsigned char *p, uint64_t iid, int kind,
-                                      uint32_t id)
+static inline unsigned char *use_name(struct perfetto_enc *f, unsigned char *p, uint64_t iid,
+                                      int kind, uint32_t id)
 {
     if (__builtin_expect(f->seen[iid] != f->seq, 0)) {
         f->seen[iid] = f->seq;
@@ -586,7 +590,7 @@ static unsigned char *put_annotation_str(unsigned char *p, unsigned name_iid, co
  * goes before the thread's other packets in the file, but is written after
  * them: so it interns its name itself, and its delta is 0 (the window
  * start, where the delta clock starts). */
-static int emit_cut_begin(struct pf *f, const struct trace_event *end)
+static int emit_cut_begin(struct perfetto_enc *f, const struct trace_event *end)
 {
     unsigned char *p = out_p(f), *pk, *te;
     *p++ = K_PACKET;
@@ -611,7 +615,7 @@ static int emit_cut_begin(struct pf *f, const struct trace_event *end)
     return packet_done(f, p);
 }
 
-static inline uint64_t task_uuid(struct pf *f, struct window_task *t)
+static inline uint64_t task_uuid(struct perfetto_enc *f, struct window_task *t)
 {
     if (!t->user)
         t->user = f->next_uuid++;
@@ -620,7 +624,7 @@ static inline uint64_t task_uuid(struct pf *f, struct window_task *t)
 
 /* A counter track, declared on this sequence before its first value
  * (TP resolves counter values while reading). */
-static int counter_track(struct pf *f, uint32_t name, uint64_t *uuid)
+static int counter_track(struct perfetto_enc *f, uint32_t name, uint64_t *uuid)
 {
     uint32_t id = norm_id(f, name);
     if (__builtin_expect(f->ctr_uuid[id] != 0, 1)) {
@@ -660,7 +664,7 @@ static unsigned char *put_annotation_uint(unsigned char *p, const char *name, ui
 
 /* A rule fired here: an instant "trigger: RULE" on the thread, with what
  * fired and by how much. Rare, so names are literal. */
-static int emit_trigger(struct pf *f, const struct trace_event *e)
+static int emit_trigger(struct perfetto_enc *f, const struct trace_event *e)
 {
     unsigned char *pk, *te;
     unsigned char *p = ev_packet(f, out_p(f), &pk, e->ts);
@@ -692,7 +696,8 @@ static int emit_trigger(struct pf *f, const struct trace_event *e)
 }
 
 /* The END of the slice a trigger fired for carries the rule's name. */
-static unsigned char *mark_end(struct pf *f, unsigned char *p, const struct trace_event *trig)
+static unsigned char *mark_end(struct perfetto_enc *f, unsigned char *p,
+                                const struct trace_event *trig)
 {
     size_t len;
     const char *rule = window_str(f->w->p, trig->name, &len);
@@ -701,7 +706,7 @@ static unsigned char *mark_end(struct pf *f, unsigned char *p, const struct trac
 
 /* One event's packet (window_event() said WINDOW_WRITE). A single switch
  * over the record types, kept whole because it is the per-event path. */
-static int emit_event(struct pf *f, const struct trace_event *e, struct window_task *task)
+static int emit_event(struct perfetto_enc *f, const struct trace_event *e, struct window_task *task)
 {
     const struct window_proc *w = f->w;
     unsigned char *p, *pk, *te, *m;
@@ -806,7 +811,81 @@ static int emit_event(struct pf *f, const struct trace_event *e, struct window_t
     return packet_done(f, p);
 }
 
-static int emit_thread(struct pf *f, uint32_t i)
+/* Region begins and ends and wait ends, most of the events, written as
+ * emit_event() writes them but without its generic steps: the state in
+ * locals (byte stores may alias anything, so fields of *f and *w would be
+ * read again after each) and each packet in one go, its lengths known to
+ * fit one byte. Takes events from *ep on and stops at the first one it
+ * does not take: another type, a name this sequence has not interned
+ * yet, or an END the window start cut (none of its kind open); takes
+ * none right after a trigger. Returns 0 or -ENOMEM. */
+static int emit_regions(struct perfetto_enc *f, const struct trace_event **ep,
+                        const struct trace_event *end)
+{
+    if (__builtin_expect(f->trig != NULL, 0))
+        return 0; /* the END a trigger marks goes through emit_event() */
+    struct window_proc *w = f->w;
+    struct sink_buf *out = f->out;
+    const uint32_t *seen = f->seen;
+    const uint32_t seq = f->seq, nstrs = f->nstrs;
+    const size_t hdr_len = f->hdr_len;
+    unsigned char hdr[sizeof f->hdr];
+    memcpy(hdr, f->hdr, sizeof hdr);
+    uint64_t prev = f->prev_ts;
+    uint32_t regions = w->regions, waits = w->waits;
+    unsigned char *p = out->p, *limit = out->limit;
+    const struct trace_event *e = *ep;
+    int err = 0;
+    for (; e < end; e++) {
+        uint64_t iid = 0;
+        if (e->type == FR_REC_REGION_BEGIN) {
+            iid = EV_BASE + (e->name < nstrs ? e->name : nstrs);
+            if (seen[iid] != seq)
+                break; /* interned by emit_event() */
+            regions++;
+        } else if (e->type == FR_REC_REGION_END && regions) {
+            regions--;
+        } else if (e->type == FR_REC_WAIT_END && waits) {
+            waits--;
+        } else {
+            break;
+        }
+        uint64_t ts = e->ts < prev ? prev : e->ts; /* as ev_packet() */
+        unsigned char *q = p + 2;
+        *q++ = K_TIMESTAMP;
+        q = put_varint(q, ts - prev);
+        prev = ts;
+        memcpy(q, hdr, sizeof hdr);
+        q += hdr_len;
+        *q++ = K_TRACK_EVENT;
+        if (iid) {
+            q[1] = K_TE_TYPE, q[2] = TYPE_BEGIN, q[3] = K_TE_NAME_IID;
+            unsigned char *r = put_varint(q + 4, iid);
+            q[0] = (unsigned char)(r - q - 1);
+            q = r;
+        } else {
+            q[0] = 2, q[1] = K_TE_TYPE, q[2] = TYPE_END;
+            q += 3;
+        }
+        p[0] = K_PACKET;
+        p[1] = (unsigned char)(q - p - 2);
+        p = q;
+        if (__builtin_expect(p >= limit, 0)) { /* as packet_done() */
+            out->p = p;
+            if ((err = sink_buf_check(out)) < 0)
+                break;
+            p = out->p, limit = out->limit;
+        }
+    }
+    out->p = p;
+    f->prev_ts = prev;
+    w->regions = regions;
+    w->waits = waits;
+    *ep = e;
+    return err;
+}
+
+static int emit_thread(struct perfetto_enc *f, uint32_t i)
 {
     struct window_proc *w = f->w;
     const struct window_thread *wt = &w->threads[i];
@@ -830,6 +909,8 @@ static int emit_thread(struct pf *f, uint32_t i)
     window_thread_begin(w, i);
     for (const struct trace_event *e = t->ev + wt->lo, *end = t->ev + t->n; e < end; e++) {
         struct window_task *task = NULL;
+        if ((err = emit_regions(f, &e, end)) < 0 || e == end)
+            break;
         if (window_event(w, e, &task) == WINDOW_WRITE && (err = emit_event(f, e, task)) < 0)
             break;
     }
@@ -845,7 +926,7 @@ static int emit_thread(struct pf *f, uint32_t i)
 
 /* ---- the tail of the process sequence ---- */
 
-static int emit_task_descrs(struct pf *f)
+static int emit_task_descrs(struct perfetto_enc *f)
 {
     struct window_proc *w = f->w;
     /* uuids first: a parent may come later in the table than its child */
@@ -876,7 +957,7 @@ static int emit_task_descrs(struct pf *f)
 }
 
 /* A late event: literal names, this sequence interns nothing. */
-static int emit_late(struct pf *f, const struct window_late *l)
+static int emit_late(struct perfetto_enc *f, const struct window_late *l)
 {
     const struct window_proc *w = f->w;
     unsigned char *p = out_p(f), *pk, *te, *da;
@@ -925,7 +1006,7 @@ static int emit_late(struct pf *f, const struct window_late *l)
 
 /* How the process ended: an instant on its track, with annotations. The
  * process sequence has no incremental state, so names are literal. */
-static int emit_end(struct pf *f, const struct window_input *in)
+static int emit_end(struct perfetto_enc *f, const struct window_input *in)
 {
     unsigned char *p = out_p(f), *pk, *te, *da;
     const char *name = window_end_name(in->ended), *how = window_end_how(in->ended);
@@ -958,7 +1039,7 @@ static int emit_end(struct pf *f, const struct window_input *in)
     return packet_done(f, p);
 }
 
-static int emit_proc(struct pf *f, const struct window_input *in)
+static int emit_proc(struct perfetto_enc *f, const struct window_input *in)
 {
     struct window_proc w;
     int err = window_proc_init(&w, in);
@@ -1000,26 +1081,65 @@ free_tables:
     return err;
 }
 
+int perfetto_begin(struct perfetto_enc **out, const struct enc_sink *sink, size_t chunk,
+                   const struct trace_clock *clocks, size_t nclocks)
+{
+    struct perfetto_enc *f = calloc(1, sizeof *f);
+    int err = -ENOMEM;
+    if (!f)
+        return -ENOMEM;
+    if ((err = sink_buf_init(&f->b, sink, chunk)) < 0)
+        goto free_f;
+    if ((err = sink_buf_init(&f->side, NULL, 0)) < 0)
+        goto fini_b;
+    f->out = &f->b;
+    f->next_uuid = 1;
+    f->next_seq = 1;
+    f->err = emit_clock_snapshot(f, clocks, nclocks);
+    *out = f;
+    return 0;
+fini_b:
+    sink_buf_fini(&f->b);
+free_f:
+    free(f);
+    return err;
+}
+
+int perfetto_add(struct perfetto_enc *f, const struct window_input *in)
+{
+    if (f->err == 0)
+        f->err = emit_proc(f, in);
+    return f->err;
+}
+
+int perfetto_end(struct perfetto_enc *f)
+{
+    int err = f->err;
+    if (err == 0)
+        err = sink_buf_flush(&f->b);
+    perfetto_free(f);
+    return err;
+}
+
+void perfetto_free(struct perfetto_enc *f)
+{
+    sink_buf_fini(&f->side);
+    sink_buf_fini(&f->b);
+    free(f);
+}
+
 int perfetto_encode(const struct window_input *in, size_t n, const struct enc_sink *sink,
                     size_t chunk)
 {
-    struct pf f;
-    memset(&f, 0, sizeof f);
-    int err = sink_buf_init(&f.b, sink, chunk);
+    const struct trace_clock *clock = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (better_clock(&in[i].proc->clock, clock))
+            clock = &in[i].proc->clock;
+    struct perfetto_enc *f;
+    int err = perfetto_begin(&f, sink, chunk, clock, clock ? 1 : 0);
     if (err < 0)
         return err;
-    if ((err = sink_buf_init(&f.side, NULL, 0)) < 0)
-        goto fini_b;
-    f.out = &f.b;
-    f.next_uuid = 1;
-    f.next_seq = 1;
-    err = emit_clock_snapshot(&f, in, n);
-    for (size_t i = 0; err == 0 && i < n; i++)
-        err = emit_proc(&f, &in[i]);
-    if (err == 0)
-        err = sink_buf_flush(&f.b);
-    sink_buf_fini(&f.side);
-fini_b:
-    sink_buf_fini(&f.b);
-    return err;
+    for (size_t i = 0; i < n; i++)
+        perfetto_add(f, &in[i]);
+    return perfetto_end(f);
 }

@@ -35,8 +35,7 @@ static inline uint32_t ld32(const void *p)
 
 void trace_proc_free(struct trace_proc *p)
 {
-    for (size_t i = 0; i < p->nthreads; i++)
-        free(p->threads[i].ev);
+    free(p->events);
     free(p->threads);
     free(p->strs);
     free(p->strtext);
@@ -169,20 +168,76 @@ static int read_clock(struct reader *r)
 
 void reader_clock_slopes(struct reader_clock *c)
 {
-    /* Slopes once, so converting an event inside a segment is a multiply,
-     * not a 128-bit division (per event, in every snapshot). read_clock()'s
-     * rate checks keep them below 2^42. */
+    /* Slopes once, so converting an event inside a segment, or after the
+     * newest point, is a multiply, not a 128-bit division (per event, in
+     * every snapshot). read_clock()'s rate checks keep them below 2^42. */
     for (uint32_t i = 0; i + 1 < c->n; i++)
         c->mult[i] = (uint64_t)(((unsigned __int128)(c->pts[i + 1].mono_ns - c->pts[i].mono_ns)
                                  << 32) /
                                 (c->pts[i + 1].tsc - c->pts[i].tsc));
 }
 
-uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
+/* One segment of the clock table: t converts as mono + (t - tsc) *
+ * mult, rounded. The last segment also covers what comes after its end
+ * (extrapolated forward, as the newest events of a process usually are),
+ * up to CLOCK_VALUE_MAX. For t in [tsc, tsc + span] that is exact in 64
+ * bits (span is cut where it would not be); seg_convert() does the rest. */
+struct clock_seg {
+    uint64_t tsc, span, mono, mult;
+};
+
+static inline uint64_t seg_convert(const struct clock_seg *s, uint64_t t)
 {
-    if (c->identity)
+    /* (t - tsc) < 2^62 and mult < 2^42 (read_clock()): no overflow in
+     * 128 bits; the sum saturates (a hostile t far in the future). */
+    unsigned __int128 v =
+        (unsigned __int128)s->mono +
+        (((unsigned __int128)(t - s->tsc) * s->mult + (UINT64_C(1) << 31)) >> 32);
+    return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
+/* seg_convert() for t in [tsc, tsc + span]. */
+static inline uint64_t seg_convert64(const struct clock_seg *s, uint64_t t)
+{
+    return s->mono + (((t - s->tsc) * s->mult + (UINT64_C(1) << 31)) >> 32);
+}
+
+/* Sets s->span for a segment that ends at `to`: as far as the product
+ * stays below 2^64 and the sum below 2^64. */
+static void seg_span(struct clock_seg *s, uint64_t to)
+{
+    uint64_t lim = s->mult ? (UINT64_MAX - (UINT64_C(1) << 31)) / s->mult : UINT64_MAX;
+    s->span = to - s->tsc < lim ? to - s->tsc : lim;
+    if (to < s->tsc || s->mono > UINT64_MAX / 2)
+        s->span = 0; /* only t == tsc: mono itself */
+}
+
+/* Before the first point: extrapolated backwards from the first segment,
+ * exactly (rare: a record older than the region's first calibration). */
+static uint64_t convert_before(const struct reader_clock *c, uint64_t t)
+{
+    const struct fr_abi_clock_point *a = &c->pts[0], *b = &c->pts[1];
+    __int128 dt = (__int128)t - (__int128)a->tsc;
+    __int128 v = (__int128)a->mono_ns + dt * (__int128)(b->mono_ns - a->mono_ns) /
+                                             (__int128)(b->tsc - a->tsc);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+/* Fills *s with the segment of t and returns t's conversion; *s is left
+ * alone for a t before the first point. */
+static uint64_t seg_find(const struct reader_clock *c, uint64_t t, struct clock_seg *s)
+{
+    if (c->identity) {
+        *s = (struct clock_seg){.tsc = t, .mono = t, .mult = UINT64_C(1) << 32};
+        seg_span(s, UINT64_MAX);
         return t;
-    /* the segment around t: the last point at or before it, or the ends */
+    }
+    if (t < c->pts[0].tsc)
+        return convert_before(c, t);
+    if (t > CLOCK_VALUE_MAX)
+        t = CLOCK_VALUE_MAX; /* points are below it too (read_clock()) */
+    /* the segment around t: the last point at or before it, or the last
+     * segment past the newest point */
     uint32_t lo = 0, hi = c->n - 1;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -191,38 +246,66 @@ uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
         else
             hi = mid;
     }
-    const struct fr_abi_clock_point *a = &c->pts[lo], *b = &c->pts[hi];
-    if (t >= a->tsc && t <= b->tsc) /* inside the segment: rounded fixed point */
-        return a->mono_ns +
-               (uint64_t)(((unsigned __int128)(t - a->tsc) * c->mult[lo] + (1ull << 31)) >> 32);
-    if (t > CLOCK_VALUE_MAX)
-        t = CLOCK_VALUE_MAX; /* points and t below 2^62: no overflow below */
-    __int128 dt = (__int128)t - (__int128)a->tsc;
-    __int128 v = (__int128)a->mono_ns + dt * (__int128)(b->mono_ns - a->mono_ns) /
-                                             (__int128)(b->tsc - a->tsc);
-    if (v < 0)
-        return 0;
-    if (v > (__int128)UINT64_MAX)
-        return UINT64_MAX;
-    return (uint64_t)v;
+    s->tsc = c->pts[lo].tsc;
+    s->mono = c->pts[lo].mono_ns;
+    s->mult = c->mult[lo];
+    seg_span(s, hi == c->n - 1 ? CLOCK_VALUE_MAX : c->pts[hi].tsc - 1);
+    return seg_convert(s, t);
+}
+
+uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
+{
+    struct clock_seg s;
+    return seg_find(c, t, &s);
+}
+
+/* Converts a thread's timestamps, which mostly fall in the segment of
+ * the one before: one compare and a multiply, no search. */
+struct clock_cursor {
+    const struct reader_clock *c;
+    struct clock_seg s;
+};
+
+static void cursor_init(struct clock_cursor *k, const struct reader_clock *c)
+{
+    k->c = c;
+    seg_find(c, c->identity ? 0 : c->pts[0].tsc, &k->s);
+}
+
+static inline uint64_t cursor_convert(struct clock_cursor *k, uint64_t t)
+{
+    if (__builtin_expect(t - k->s.tsc <= k->s.span, 1))
+        return seg_convert64(&k->s, t);
+    return seg_find(k->c, t, &k->s);
 }
 
 /* ---- rings ---- */
 
 struct ring_copy {
-    uint64_t (*buf)[2]; /* owns */
-    uint64_t (*u)[2];   /* units, oldest first, inside buf */
+    uint64_t (*u)[2]; /* units, oldest first, inside the buffer copy_ring() got */
+    size_t off;       /* where u starts in reader_buf.units */
     size_t n;
     uint32_t tid, state;
     uint64_t claim, exit, cur_task, dropped;
     char name[FR_ABI_THREAD_NAME_MAX];
 };
 
-/* Copies what ring i holds for its current owner. Returns 1 with *out
- * filled, 0 for a ring with nothing to read, -EAGAIN when it kept changing,
- * -EINVAL for nonsense. buf holds max_units units. */
-static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uint64_t max_units,
-                     struct ring_copy *out)
+/* Where a ring's units are while it is read: opened by ring_open(),
+ * checked by ring_check() once they have been read. */
+struct ring_span {
+    const unsigned char *rh, *data; /* its header and data in the mapping */
+    uint64_t cap;                   /* units in data */
+    uint64_t lo, h1;                /* the positions to read, [lo, h1) */
+    uint64_t s1;
+    uint32_t g1;
+};
+
+/* The first half of reading ring i: its header into *out and the span
+ * of at most max_units units to read. Returns 1; 0 for a free ring;
+ * -EAGAIN while a writer changes the header (odd gen); -EINVAL for
+ * nonsense. */
+static int ring_open(const struct reader *r, uint32_t i, uint64_t max_units,
+                     struct ring_copy *out, struct ring_span *sp)
 {
     const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
                                      sizeof(struct fr_abi_ring));
@@ -230,64 +313,93 @@ static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uin
         shm_at(r, r->h.ring_data_off + (uint64_t)i * r->h.ring_bytes, r->h.ring_bytes);
     if (!rh || !data)
         return -EINVAL;
-    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    sp->rh = rh;
+    sp->data = data;
+    sp->cap = r->h.ring_bytes / FR_ABI_UNIT;
+    sp->g1 = atomic_load_explicit((_Atomic uint32_t *)(rh + offsetof(struct fr_abi_ring, gen)),
+                                  memory_order_acquire);
+    if (sp->g1 & 1)
+        return -EAGAIN;
+    out->state = ld32(rh + offsetof(struct fr_abi_ring, state));
+    if (out->state == FR_ABI_RING_FREE)
+        return 0;
+    if (out->state != FR_ABI_RING_LIVE && out->state != FR_ABI_RING_EXITED)
+        return -EINVAL;
+    out->tid = ld32(rh + offsetof(struct fr_abi_ring, tid));
+    out->claim = ld64(rh + offsetof(struct fr_abi_ring, claim_tsc));
+    out->exit = ld64(rh + offsetof(struct fr_abi_ring, exit_tsc));
+    out->cur_task = ld64(rh + offsetof(struct fr_abi_ring, cur_task));
+    out->dropped = ld64(rh + offsetof(struct fr_abi_ring, dropped));
+    uint64_t nm[FR_ABI_THREAD_NAME_MAX / 8];
+    for (size_t k = 0; k < FR_ABI_THREAD_NAME_MAX / 8; k++)
+        nm[k] = ld64(rh + offsetof(struct fr_abi_ring, name) + 8 * k);
+    memcpy(out->name, nm, sizeof out->name);
+    out->name[sizeof out->name - 1] = 0;
+    uint64_t start = ld64(rh + offsetof(struct fr_abi_ring, start_pos));
+    /* acquire: pairs with the release store of seq in fr__rec_close(). */
+    sp->s1 = atomic_load_explicit((_Atomic uint64_t *)(rh + offsetof(struct fr_abi_ring, seq)),
+                                  memory_order_acquire);
+    sp->h1 = sp->s1 >> 1;
+    if (start > sp->h1)
+        return -EINVAL;
+    sp->lo = sp->h1 - start > sp->cap ? sp->h1 - sp->cap : start;
+    if (sp->h1 - sp->lo > max_units)
+        sp->lo = sp->h1 - max_units;
+    return 1;
+}
+
+/* The second half, once the units of the span were read: how many of
+ * the first ones a writer may have overwritten meanwhile (*skip), those
+ * after them being intact. Returns 1; 0 when the ring changed under us
+ * (a new owner, or the writer lapped what we read): read it again. */
+static int ring_check(const struct ring_span *sp, uint64_t *skip)
+{
+    /* acquire: pairs with the release fence in fr__rec_open(); if we
+     * read a unit a writer stored after making seq odd, we see that
+     * seq (or a later one) below. */
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t s2 = ld64(sp->rh + offsetof(struct fr_abi_ring, seq));
+    uint32_t g2 = ld32(sp->rh + offsetof(struct fr_abi_ring, gen));
+    if (g2 != sp->g1 || s2 < sp->s1)
+        return 0;
+    /* Units the writer may have reached since: up to its head, plus a
+     * whole record if it is inside one. Ours below that minus cap are
+     * gone. */
+    uint64_t reach = (s2 >> 1) + ((s2 & 1) ? FR_REC_MAX_UNITS : 0);
+    uint64_t safe = reach > sp->cap ? reach - sp->cap : 0;
+    *skip = safe > sp->lo ? safe - sp->lo : 0;
+    if (*skip >= sp->h1 - sp->lo && sp->h1 > sp->lo)
+        return 0; /* lapped while we read (we were preempted): again */
+    return 1;
+}
+
+/* Copies what ring i holds for its current owner. Returns 1 with *out
+ * filled, 0 for a ring with nothing to read, -EAGAIN when it kept changing,
+ * -EINVAL for nonsense. buf holds max_units units. */
+static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uint64_t max_units,
+                     struct ring_copy *out)
+{
     for (int attempt = 0; attempt < RETRIES; attempt++) {
+        struct ring_span sp;
+        uint64_t skip;
         if (attempt)
             sched_yield(); /* let a writer that is changing the ring finish */
-        uint32_t g1 = atomic_load_explicit(
-            (_Atomic uint32_t *)(rh + offsetof(struct fr_abi_ring, gen)), memory_order_acquire);
-        if (g1 & 1)
+        int got = ring_open(r, i, max_units, out, &sp);
+        if (got == -EAGAIN)
             continue;
-        out->state = ld32(rh + offsetof(struct fr_abi_ring, state));
-        if (out->state == FR_ABI_RING_FREE)
-            return 0;
-        if (out->state != FR_ABI_RING_LIVE && out->state != FR_ABI_RING_EXITED)
-            return -EINVAL;
-        out->tid = ld32(rh + offsetof(struct fr_abi_ring, tid));
-        out->claim = ld64(rh + offsetof(struct fr_abi_ring, claim_tsc));
-        out->exit = ld64(rh + offsetof(struct fr_abi_ring, exit_tsc));
-        out->cur_task = ld64(rh + offsetof(struct fr_abi_ring, cur_task));
-        out->dropped = ld64(rh + offsetof(struct fr_abi_ring, dropped));
-        uint64_t nm[FR_ABI_THREAD_NAME_MAX / 8];
-        for (size_t k = 0; k < FR_ABI_THREAD_NAME_MAX / 8; k++)
-            nm[k] = ld64(rh + offsetof(struct fr_abi_ring, name) + 8 * k);
-        memcpy(out->name, nm, sizeof out->name);
-        out->name[sizeof out->name - 1] = 0;
-        uint64_t start = ld64(rh + offsetof(struct fr_abi_ring, start_pos));
-        /* acquire: pairs with the release store of seq in fr__rec_close(). */
-        uint64_t s1 = atomic_load_explicit(
-            (_Atomic uint64_t *)(rh + offsetof(struct fr_abi_ring, seq)), memory_order_acquire);
-        uint64_t h1 = s1 >> 1;
-        if (start > h1)
-            return -EINVAL;
-        uint64_t lo = h1 - start > cap ? h1 - cap : start;
-        if (h1 - lo > max_units)
-            lo = h1 - max_units;
-        for (uint64_t p = lo; p < h1; p++) {
-            const unsigned char *u = data + (p & (cap - 1)) * FR_ABI_UNIT;
-            buf[p - lo][0] = ld64(u);
-            buf[p - lo][1] = ld64(u + 8);
+        if (got <= 0)
+            return got;
+        for (uint64_t p = sp.lo; p < sp.h1; p++) {
+            const unsigned char *u = sp.data + (p & (sp.cap - 1)) * FR_ABI_UNIT;
+            buf[p - sp.lo][0] = ld64(u);
+            buf[p - sp.lo][1] = ld64(u + 8);
         }
-        /* acquire: pairs with the release fence in fr__rec_open(); if we
-         * read a unit a writer stored after making seq odd, we see that
-         * seq (or a later one) below. */
-        atomic_thread_fence(memory_order_acquire);
-        uint64_t s2 = ld64(rh + offsetof(struct fr_abi_ring, seq));
-        uint32_t g2 = ld32(rh + offsetof(struct fr_abi_ring, gen));
-        if (g2 != g1 || s2 < s1)
+        if (!ring_check(&sp, &skip))
             continue;
-        /* Units the writer may have reached since: up to its head, plus a
-         * whole record if it is inside one. Ours below that minus cap are
-         * gone. */
-        uint64_t reach = (s2 >> 1) + ((s2 & 1) ? FR_REC_MAX_UNITS : 0);
-        uint64_t safe = reach > cap ? reach - cap : 0;
-        uint64_t skip = safe > lo ? safe - lo : 0;
-        if (skip >= h1 - lo && h1 > lo)
-            continue; /* lapped while we copied (we were preempted): again */
-        if (skip >= h1 - lo)
+        if (skip >= sp.h1 - sp.lo)
             return 0;
         out->u = buf + skip;
-        out->n = (size_t)(h1 - lo - skip);
+        out->n = (size_t)(sp.h1 - sp.lo - skip);
         return 1;
     }
     return -EAGAIN;
@@ -325,61 +437,22 @@ static bool is_cont(const uint64_t u[2])
     return fr_rec_type(u[1]) == FR_REC_CONT;
 }
 
-/* Walks the records of a copy; calls visit(rec, units) for each whole one
- * and counts the rest as errors. Returns the number of records. */
-static size_t walk(const struct ring_copy *rc, uint64_t *errors,
-                   void (*visit)(void *ctx, const uint64_t (*u)[2], unsigned n), void *ctx)
-{
-    size_t pos = 0, recs = 0;
-    while (pos < rc->n && is_cont(rc->u[pos]))
-        pos++; /* the tail of a record whose head was overwritten */
-    while (pos < rc->n) {
-        unsigned n = rec_units(rc->u[pos]);
-        bool ok = n > 0 && n <= rc->n - pos;
-        for (unsigned k = 1; ok && k < n; k++)
-            ok = is_cont(rc->u[pos + k]);
-        if (!ok) {
-            (*errors)++;
-            pos++;
-            while (pos < rc->n && is_cont(rc->u[pos]))
-                pos++;
-            continue;
-        }
-        if (visit)
-            visit(ctx, rc->u + pos, n);
-        recs++;
-        pos += n;
-    }
-    return recs;
-}
-
 struct decode_ctx {
     const struct reader *r;
+    struct clock_cursor clk;
     struct trace_thread *th;
     uint64_t from_ns, last_ts;
     uint64_t cur_task;
-    bool cur_known;
+    bool cur_known; /* a task record was met: cur_task follows the records */
     char *text;
     size_t *text_len;
     uint64_t *errors;
 };
 
-static void first_task(void *arg, const uint64_t (*u)[2], unsigned n)
+static inline void decode(struct decode_ctx *d, const uint64_t (*u)[2], unsigned n)
 {
-    struct decode_ctx *d = arg;
-    unsigned t = fr_rec_type(u[0][1]);
-    if (!d->cur_known && n == FR_REC_TASK_UNITS && t >= FR_REC_TASK_BEGIN &&
-        t <= FR_REC_TASK_DETACH) {
-        d->cur_task = u[2][0] & FR_REC_ID_MASK;
-        d->cur_known = true;
-    }
-}
-
-static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
-{
-    struct decode_ctx *d = arg;
     struct trace_event e = {0};
-    e.ts = reader_clock_convert(&d->r->clock, u[0][0]);
+    e.ts = cursor_convert(&d->clk, u[0][0]);
     /* The TSC of one thread cannot go backwards; a converted value that
      * does (a torn clock table, a migrated VM) keeps per-thread order. */
     if (e.ts < d->last_ts)
@@ -395,6 +468,15 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
     case FR_REC_TASK_END:
     case FR_REC_TASK_ATTACH:
     case FR_REC_TASK_DETACH:
+        if (!d->cur_known) {
+            /* The thread's task before its first task record is in that
+             * record (the ring header's holds while there is none): the
+             * events before it get it now. */
+            uint64_t before = u[2][0] & FR_REC_ID_MASK;
+            for (size_t k = 0; k < d->th->n; k++)
+                d->th->ev[k].task = before;
+            d->cur_known = true;
+        }
         e.id = u[1][0] & FR_REC_ID_MASK;
         e.parent = u[1][1] >> 8;
         d->cur_task = u[2][1] >> 8;
@@ -453,7 +535,142 @@ static void decode(void *arg, const uint64_t (*u)[2], unsigned n)
     d->th->ev[d->th->n++] = e;
 }
 
-static int read_strings(const struct reader *r, struct trace_proc *out)
+/* Unit k of what decode_units() reads: at base + ((first + k) & mask)
+ * units, one load per word (it may be the mapping: see read_direct()). */
+static inline void unit_at(const unsigned char *base, uint64_t mask, uint64_t first, size_t k,
+                           uint64_t u[2])
+{
+    const unsigned char *p = base + ((first + k) & mask) * FR_ABI_UNIT;
+    u[0] = ld64(p);
+    u[1] = ld64(p + 8);
+}
+
+/* Decodes nu units into d->th, one walk; counts what is not a whole
+ * record as an error. A record is decoded only from what was loaded for
+ * it (a unit may be loaded again later, once a record it was part of
+ * turned out broken). Regions, most of the records, take a path of their
+ * own, with the state in locals (stores of events may alias anything, so
+ * fields of *d would be read again after each) and the unit in registers. */
+static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64_t mask,
+                         uint64_t first, size_t nu)
+{
+    struct trace_event *ev = d->th->ev;
+    size_t n = d->th->n;
+    const uint64_t from = d->from_ns;
+    uint64_t last = d->last_ts, task = d->cur_task;
+    /* d->clk.s, field by field, so that none of it lives in memory */
+    uint64_t tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono,
+             mult = d->clk.s.mult;
+    uint64_t rec[FR_REC_MAX_UNITS][2];
+    size_t pos = 0;
+    while (pos < nu) {
+        const unsigned char *p = base + ((first + pos) & mask) * FR_ABI_UNIT;
+        uint64_t w0 = ld64(p), w1 = ld64(p + 8);
+        if (fr_rec_type(w1) - FR_REC_REGION_BEGIN <= FR_REC_REGION_END - FR_REC_REGION_BEGIN) {
+            /* decode() of a one-unit record with nothing but a header */
+            uint64_t ts;
+            if (__builtin_expect(w0 - tsc <= span, 1)) {
+                ts = mono + (((w0 - tsc) * mult + (UINT64_C(1) << 31)) >> 32);
+            } else {
+                struct clock_seg seg = {tsc, span, mono, mult};
+                ts = seg_find(d->clk.c, w0, &seg);
+                tsc = seg.tsc, span = seg.span, mono = seg.mono, mult = seg.mult;
+            }
+            ts = ts < last ? last : ts;
+            last = ts;
+            if (ts >= from)
+                ev[n++] = (struct trace_event){
+                    .ts = ts,
+                    .type = (uint8_t)fr_rec_type(w1),
+                    .flags = (uint8_t)fr_rec_flags(w1),
+                    .arg = (uint16_t)fr_rec_arg(w1),
+                    .name = fr_rec_name(w1),
+                    .task = task,
+                };
+            pos++;
+            continue;
+        }
+        rec[0][0] = w0, rec[0][1] = w1;
+        if (pos == 0 && is_cont(rec[0])) {
+            /* the tail of a record whose head was overwritten */
+            for (pos++; pos < nu; pos++) {
+                unit_at(base, mask, first, pos, rec[0]);
+                if (!is_cont(rec[0]))
+                    break;
+            }
+            continue;
+        }
+        unsigned k = rec_units(rec[0]);
+        bool ok = k > 0 && k <= nu - pos;
+        for (unsigned i = 1; ok && i < k; i++) {
+            unit_at(base, mask, first, pos + i, rec[i]);
+            ok = is_cont(rec[i]);
+        }
+        if (!ok) {
+            (*d->errors)++;
+            for (pos++; pos < nu; pos++) {
+                unit_at(base, mask, first, pos, rec[0]);
+                if (!is_cont(rec[0]))
+                    break;
+            }
+            continue;
+        }
+        d->th->n = n, d->last_ts = last, d->cur_task = task;
+        d->clk.s = (struct clock_seg){tsc, span, mono, mult};
+        decode(d, (const uint64_t(*)[2])rec, k);
+        n = d->th->n, last = d->last_ts, task = d->cur_task;
+        tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono, mult = d->clk.s.mult;
+        pos += k;
+    }
+    d->th->n = n, d->last_ts = last, d->cur_task = task;
+    d->clk.s = (struct clock_seg){tsc, span, mono, mult};
+}
+
+/* A copy made by copy_ring(), decoded. */
+static void decode_copy(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
+{
+    decode_units(d, (const unsigned char *)u, UINT64_MAX, 0, nu);
+}
+
+/* Room for n elements of size each at *p: kept when there is, else
+ * allocated anew (the old contents are not kept). -ENOMEM leaves *p as it
+ * was. */
+static int reserve(void **p, size_t *cap, size_t n, size_t each)
+{
+    if (n <= *cap && *p)
+        return 0;
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX / each)
+        return -ENOMEM;
+    void *q = malloc(n * each);
+    if (!q)
+        return -ENOMEM;
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* The same, keeping the first `used` elements. */
+static int reserve_keep(void **p, size_t *cap, size_t used, size_t n, size_t each)
+{
+    if (n <= *cap && *p)
+        return 0;
+    if (n > SIZE_MAX / each)
+        return -ENOMEM;
+    void *q = malloc(n * each);
+    if (!q)
+        return -ENOMEM;
+    if (used)
+        memcpy(q, *p, used * each);
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int read_strings(const struct reader *r, struct reader_buf *b, struct trace_proc *out)
 {
     const unsigned char *st = shm_at(r, r->h.strtab_off, offsetof(struct fr_abi_strtab, entries));
     /* acquire: pairs with the release store of count in lib/strtab.c. */
@@ -470,7 +687,6 @@ static int read_strings(const struct reader *r, struct trace_proc *out)
         count = 0;
         out->errors++;
     }
-    out->strs = calloc(count ? count : 1, sizeof *out->strs);
     /* A writer lays strings end to end, so their bytes total at most the
      * arena; a hostile one may point many entries at the same bytes. The
      * copy is bounded by what an honest table can need, and entries past
@@ -478,9 +694,11 @@ static int read_strings(const struct reader *r, struct trace_proc *out)
     size_t cap = (size_t)count * (FR_ABI_STR_MAX + 1) < (size_t)r->h.strtab_bytes + count
                      ? (size_t)count * (FR_ABI_STR_MAX + 1) + 1
                      : (size_t)r->h.strtab_bytes + count + 1;
-    out->strtext = malloc(cap);
-    if (!out->strs || !out->strtext)
+    if (reserve((void **)&b->strs, &b->strs_cap, count, sizeof *b->strs) < 0 ||
+        reserve((void **)&b->strtext, &b->strtext_cap, cap, 1) < 0)
         return -ENOMEM;
+    out->strs = b->strs;
+    out->strtext = b->strtext;
     size_t used = 0;
     for (uint32_t i = 0; i < count; i++) {
         const unsigned char *e = st + offsetof(struct fr_abi_strtab, entries) + 8u * i;
@@ -513,10 +731,7 @@ static void read_proc_fields(const struct reader *r, struct trace_proc *out)
     out->dropped_nested = ld64(h + offsetof(struct fr_abi_header, dropped_nested));
     out->rings_evicted = ld64(h + offsetof(struct fr_abi_header, rings_evicted));
     out->strtab_overflow = ld64(h + offsetof(struct fr_abi_header, strtab_overflow));
-    const struct fr_abi_clock_point *last = &r->clock.pts[r->clock.n - 1];
-    out->clock.mono_ns = last->mono_ns;
-    out->clock.real_ns = last->real_ns;
-    out->clock.boot_ns = last->boot_ns;
+    reader_trace_clock(r, &out->clock);
 }
 
 static uint64_t newest_ts(const struct reader *r, const struct ring_copy *rc)
@@ -551,6 +766,14 @@ static uint64_t oldest_in_ring(const struct reader *r, uint32_t i)
             return reader_clock_convert(&r->clock, ld64(u));
     }
     return 0;
+}
+
+void reader_trace_clock(const struct reader *r, struct trace_clock *out)
+{
+    const struct fr_abi_clock_point *last = &r->clock.pts[r->clock.n - 1];
+    out->mono_ns = last->mono_ns;
+    out->real_ns = last->real_ns;
+    out->boot_ns = last->boot_ns;
 }
 
 void reader_stats(const struct reader *r, struct reader_stats *out)
@@ -591,84 +814,245 @@ uint64_t reader_newest(const struct reader *r)
     return newest;
 }
 
-int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out)
+/* Copies the rings into b->units and b->rings: *nlive of them, *total
+ * units. Returns 0 or -ENOMEM. */
+static int copy_rings(const struct reader *r, uint64_t budget, struct reader_buf *b, size_t *nlive,
+                      uint64_t *total, uint64_t *newest, uint64_t *errors)
+{
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    const uint32_t nrings = r->h.ring_count;
+    if (reserve((void **)&b->rings, &b->rings_cap, nrings, sizeof *b->rings) < 0)
+        return -ENOMEM;
+    /* Room for the rings in use now (a ring claimed meanwhile grows it),
+     * so that a free ring costs nothing. */
+    uint64_t inuse = 0;
+    for (uint32_t i = 0; i < nrings; i++) {
+        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                         sizeof(struct fr_abi_ring));
+        inuse += ld32(rh + offsetof(struct fr_abi_ring, state)) != FR_ABI_RING_FREE;
+    }
+    uint64_t room = inuse < budget / cap ? inuse * cap : budget;
+    if (reserve((void **)&b->units, &b->units_cap, (size_t)room, sizeof *b->units) < 0)
+        return -ENOMEM;
+    size_t used = 0;
+    *nlive = 0;
+    *total = *newest = 0;
+    for (uint32_t i = 0; i < nrings && *total < budget; i++) {
+        uint64_t want = cap < budget - *total ? cap : budget - *total;
+        if (reserve_keep((void **)&b->units, &b->units_cap, used, used + (size_t)want,
+                         sizeof *b->units) < 0)
+            return -ENOMEM;
+        struct ring_copy *rc = &b->rings[*nlive];
+        int got = copy_ring(r, i, b->units + used, want, rc);
+        if (got <= 0) {
+            *errors += got < 0;
+            continue;
+        }
+        rc->off = (size_t)(rc->u - b->units);
+        used = rc->off + rc->n;
+        *total += rc->n;
+        uint64_t t = newest_ts(r, rc);
+        *newest = t > *newest ? t : *newest;
+        (*nlive)++;
+    }
+    return 0;
+}
+
+/* A thread for ring copy rc, with no events yet (they go to ev), and
+ * the decoding state that goes with it. */
+static void thread_begin(const struct reader *r, const struct ring_copy *rc, uint64_t from,
+                         struct trace_thread *th, struct trace_event *ev, struct trace_proc *out,
+                         struct decode_ctx *d)
+{
+    memset(th, 0, sizeof *th);
+    th->ev = ev;
+    th->tid = rc->tid;
+    th->state = rc->state;
+    memcpy(th->name, rc->name, sizeof th->name);
+    th->claim_ns = reader_clock_convert(&r->clock, rc->claim);
+    th->exit_ns = rc->state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc->exit) : 0;
+    th->dropped = rc->dropped;
+    *d = (struct decode_ctx){
+        .r = r,
+        .th = th,
+        .from_ns = from,
+        .cur_task = rc->cur_task & FR_REC_ID_MASK,
+        .text = out->text,
+        .text_len = &out->text_len,
+        .errors = &out->errors,
+    };
+    cursor_init(&d->clk, &r->clock);
+}
+
+/* With a window given by its start: every ring copied first (in
+ * copy_rings()), then decoded. For reader_opts.last_ns, whose window
+ * start is known only once the newest event of all rings is. */
+static int read_copied(const struct reader *r, uint64_t from, uint64_t last_ns, uint64_t budget,
+                       struct reader_buf *b, struct trace_proc *out)
+{
+    size_t nlive;
+    uint64_t total, newest;
+    if (copy_rings(r, budget, b, &nlive, &total, &newest, &out->errors) < 0)
+        return -ENOMEM;
+    out->ring_bytes = total * FR_ABI_UNIT;
+    if (last_ns && newest > last_ns && newest - last_ns > from)
+        from = newest - last_ns;
+    /* A record is at least a unit, and a log holds at most
+     * FR_REC_LOG_PER_UNIT bytes of text per unit. */
+    if (reserve((void **)&b->threads, &b->threads_cap, nlive, sizeof *b->threads) < 0 ||
+        reserve((void **)&b->events, &b->events_cap, (size_t)total, sizeof *b->events) < 0 ||
+        reserve((void **)&b->text, &b->text_cap, (size_t)total * FR_REC_LOG_PER_UNIT, 1) < 0)
+        return -ENOMEM;
+    out->threads = b->threads;
+    out->events = b->events;
+    out->text = b->text;
+    size_t nev = 0;
+    for (size_t k = 0; k < nlive; k++) {
+        const struct ring_copy *rc = &b->rings[k];
+        struct trace_thread *th = &out->threads[out->nthreads++];
+        struct decode_ctx d;
+        thread_begin(r, rc, from, th, b->events + nev, out, &d);
+        decode_copy(&d, (const uint64_t(*)[2])(b->units + rc->off), rc->n);
+        nev += th->n;
+    }
+    return 0;
+}
+
+/* Ring i decoded into th, from the mapping itself when no writer got in
+ * the way (the ring is read once, not copied and read again), else from
+ * a copy. Returns 1 with *rc and *th filled, 0 for a ring with nothing to
+ * read, -EAGAIN or -EINVAL as copy_ring(), -ENOMEM. */
+static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t from,
+                     struct reader_buf *b, struct ring_copy *rc, struct trace_thread *th,
+                     struct trace_event *ev, struct trace_proc *out)
+{
+    struct ring_span sp;
+    struct decode_ctx d;
+    uint64_t skip;
+    int got = ring_open(r, i, want, rc, &sp);
+    if (got == 0 || got == -EINVAL)
+        return got;
+    if (got == 1) {
+        size_t text_len = out->text_len;
+        uint64_t errors = out->errors;
+        thread_begin(r, rc, from, th, ev, out, &d);
+        /* Every unit is loaded once, and a record is used only from what
+         * was loaded (decode_units()), so a writer changing the ring can
+         * make it decode nonsense but not make it read or write out of
+         * bounds; and the nonsense is thrown away below, as copy_ring()
+         * throws away a torn copy. */
+        decode_units(&d, sp.data, sp.cap - 1, sp.lo, (size_t)(sp.h1 - sp.lo));
+        if (ring_check(&sp, &skip) && skip == 0) {
+            rc->n = (size_t)(sp.h1 - sp.lo);
+            return rc->n > 0;
+        }
+        out->text_len = text_len;
+        out->errors = errors;
+    }
+    /* A writer is in the way: copy the ring, and decode what is whole. */
+    if (reserve((void **)&b->units, &b->units_cap, (size_t)want, sizeof *b->units) < 0)
+        return -ENOMEM;
+    if ((got = copy_ring(r, i, b->units, want, rc)) <= 0)
+        return got;
+    thread_begin(r, rc, from, th, ev, out, &d);
+    decode_copy(&d, (const uint64_t(*)[2])rc->u, rc->n);
+    return 1;
+}
+
+/* With a window given by its start: each ring decoded as it is read. */
+static int read_direct(const struct reader *r, uint64_t from, uint64_t budget,
+                       struct reader_buf *b, struct trace_proc *out)
+{
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    const uint32_t nrings = r->h.ring_count;
+    /* Room for the rings in use now (a ring claimed meanwhile grows it),
+     * so that a free ring costs nothing. */
+    uint64_t inuse = 0;
+    for (uint32_t i = 0; i < nrings; i++) {
+        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                         sizeof(struct fr_abi_ring));
+        inuse += ld32(rh + offsetof(struct fr_abi_ring, state)) != FR_ABI_RING_FREE;
+    }
+    uint64_t room = inuse < budget / cap ? inuse * cap : budget;
+    if (reserve((void **)&b->rings, &b->rings_cap, 1, sizeof *b->rings) < 0 ||
+        reserve((void **)&b->threads, &b->threads_cap, (size_t)inuse, sizeof *b->threads) < 0 ||
+        reserve((void **)&b->events, &b->events_cap, (size_t)room, sizeof *b->events) < 0 ||
+        reserve((void **)&b->text, &b->text_cap, (size_t)room * FR_REC_LOG_PER_UNIT, 1) < 0)
+        return -ENOMEM;
+    out->threads = b->threads;
+    out->events = b->events;
+    out->text = b->text;
+    uint64_t total = 0;
+    size_t nev = 0;
+    for (uint32_t i = 0; i < nrings && total < budget; i++) {
+        uint64_t want = cap < budget - total ? cap : budget - total;
+        /* A record is at least a unit, and a log holds at most
+         * FR_REC_LOG_PER_UNIT bytes of text per unit. */
+        if (reserve_keep((void **)&b->threads, &b->threads_cap, out->nthreads, out->nthreads + 1,
+                         sizeof *b->threads) < 0 ||
+            reserve_keep((void **)&b->events, &b->events_cap, nev, nev + (size_t)want,
+                         sizeof *b->events) < 0 ||
+            reserve_keep((void **)&b->text, &b->text_cap, out->text_len,
+                         out->text_len + (size_t)want * FR_REC_LOG_PER_UNIT, 1) < 0)
+            return -ENOMEM;
+        out->text = b->text;
+        struct trace_thread *th = &b->threads[out->nthreads];
+        int got = read_ring(r, i, want, from, b, b->rings, th, b->events + nev, out);
+        if (got == -ENOMEM)
+            return got;
+        if (got <= 0) {
+            out->errors += got < 0;
+            continue;
+        }
+        total += b->rings->n;
+        nev += th->n;
+        out->nthreads++;
+    }
+    out->ring_bytes = total * FR_ABI_UNIT;
+    out->threads = b->threads;
+    out->events = b->events;
+    /* the arrays may have moved while they grew */
+    for (size_t k = 0, at = 0; k < out->nthreads; at += out->threads[k++].n)
+        out->threads[k].ev = b->events + at;
+    return 0;
+}
+
+int reader_read_buf(const struct reader *r, const struct reader_opts *o, struct reader_buf *b,
+                    struct trace_proc *out)
 {
     static const struct reader_opts none = {0};
     if (!o)
         o = &none;
     memset(out, 0, sizeof *out);
     read_proc_fields(r, out);
-    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
     const uint64_t budget = o->max_bytes ? o->max_bytes / FR_ABI_UNIT : UINT64_MAX;
-    const uint32_t nrings = r->h.ring_count;
-    int err = -ENOMEM;
+    int err = o->last_ns ? read_copied(r, o->from_ns, o->last_ns, budget, b, out)
+                         : read_direct(r, o->from_ns, budget, b, out);
+    if (err == 0 && read_strings(r, b, out) == 0)
+        return 0;
+    memset(out, 0, sizeof *out);
+    return -ENOMEM;
+}
 
-    /* Copy every ring first, decode after: the window's start is known
-     * only once the newest event of all rings is. */
-    struct ring_copy *rc = calloc(nrings ? nrings : 1, sizeof *rc);
-    if (!rc)
-        return -ENOMEM;
-    uint64_t total = 0, newest = 0;
-    size_t nlive = 0;
-    for (uint32_t i = 0; i < nrings && total < budget; i++) {
-        uint64_t want = cap < budget - total ? cap : budget - total;
-        rc[nlive].buf = malloc(want * sizeof *rc[nlive].buf);
-        if (!rc[nlive].buf)
-            goto free_copies;
-        int got = copy_ring(r, i, rc[nlive].buf, want, &rc[nlive]);
-        if (got <= 0) {
-            free(rc[nlive].buf);
-            rc[nlive].buf = NULL;
-            out->errors += got < 0;
-            continue;
-        }
-        total += rc[nlive].n;
-        uint64_t t = newest_ts(r, &rc[nlive]);
-        newest = t > newest ? t : newest;
-        nlive++;
-    }
+void reader_buf_fini(struct reader_buf *b)
+{
+    free(b->units);
+    free(b->rings);
+    free(b->threads);
+    free(b->events);
+    free(b->text);
+    free(b->strs);
+    free(b->strtext);
+    memset(b, 0, sizeof *b);
+}
 
-    out->ring_bytes = total * FR_ABI_UNIT;
-    uint64_t from = o->from_ns;
-    if (o->last_ns && newest > o->last_ns && newest - o->last_ns > from)
-        from = newest - o->last_ns;
-
-    out->threads = calloc(nlive ? nlive : 1, sizeof *out->threads);
-    size_t text_max = 0;
-    for (size_t k = 0; k < nlive; k++)
-        text_max += rc[k].n * FR_REC_LOG_PER_UNIT;
-    out->text = malloc(text_max ? text_max : 1);
-    if (!out->threads || !out->text)
-        goto free_copies;
-    for (size_t k = 0; k < nlive; k++) {
-        struct trace_thread *th = &out->threads[out->nthreads];
-        uint64_t errs = 0;
-        size_t nrec = walk(&rc[k], &errs, NULL, NULL);
-        th->ev = malloc((nrec ? nrec : 1) * sizeof *th->ev);
-        if (!th->ev)
-            goto free_copies;
-        out->nthreads++;
-        th->tid = rc[k].tid;
-        th->state = rc[k].state;
-        memcpy(th->name, rc[k].name, sizeof th->name);
-        th->claim_ns = reader_clock_convert(&r->clock, rc[k].claim);
-        th->exit_ns = rc[k].state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc[k].exit) : 0;
-        th->dropped = rc[k].dropped;
-        struct decode_ctx d = {
-            .r = r, .th = th, .from_ns = from, .cur_task = rc[k].cur_task & FR_REC_ID_MASK,
-            .text = out->text, .text_len = &out->text_len, .errors = &out->errors,
-        };
-        /* The thread's task before its first task record is in that
-         * record; with none, the ring header's current task holds. */
-        walk(&rc[k], &errs, first_task, &d);
-        walk(&rc[k], &out->errors, decode, &d);
-    }
-    err = read_strings(r, out);
-free_copies:
-    for (size_t k = 0; k < nrings; k++)
-        free(rc[k].buf);
-    free(rc);
-    if (err < 0)
-        trace_proc_free(out);
+int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out)
+{
+    struct reader_buf b = {0};
+    int err = reader_read_buf(r, o, &b, out);
+    /* out takes the decoded parts; the ring copies go */
+    if (err == 0)
+        b.threads = NULL, b.events = NULL, b.text = NULL, b.strs = NULL, b.strtext = NULL;
+    reader_buf_fini(&b);
     return err;
 }

@@ -6,7 +6,7 @@
  * yields an empty or partial trace and a count in trace_proc.errors, never
  * a crash, an out-of-bounds read, an unbounded allocation or an endless
  * loop. Writers may keep writing while it reads: a record they overwrote
- * during the copy is dropped, never returned torn.
+ * while it was read is dropped, never returned torn.
  *
  * Any thread; no global state.
  */
@@ -52,6 +52,33 @@ int reader_open(struct reader *r, const void *base, size_t size);
  * not failures: they show as out->errors. */
 int reader_read(const struct reader *r, const struct reader_opts *o, struct trace_proc *out);
 
+/* Memory that reader_read_buf() keeps from one call to the next, so that
+ * a caller decoding many processes in turn (the daemon) allocates and
+ * faults its pages in once, for the largest of them. Zero it before the
+ * first use; owns everything; reader_buf_fini() frees it. */
+struct ring_copy;
+struct reader_buf {
+    uint64_t (*units)[2]; /* ring copies */
+    struct ring_copy *rings;
+    struct trace_thread *threads;
+    struct trace_event *events;
+    char *text;
+    struct fr_abi_str *strs;
+    char *strtext;
+    size_t units_cap, rings_cap, threads_cap, events_cap, text_cap, strs_cap, strtext_cap;
+};
+
+/* reader_read() into b's memory, grown as needed: *out borrows it until
+ * the next call with b or reader_buf_fini(b); never trace_proc_free() it.
+ * Returns 0, or -ENOMEM with *out empty (b stays usable). */
+int reader_read_buf(const struct reader *r, const struct reader_opts *o, struct reader_buf *b,
+                    struct trace_proc *out);
+void reader_buf_fini(struct reader_buf *b);
+
+/* The newest calibration point: what reader_read() puts in
+ * trace_proc.clock, without decoding. */
+void reader_trace_clock(const struct reader *r, struct trace_clock *out);
+
 /* The newest event's time (CLOCK_MONOTONIC ns) over every ring, 0 when
  * there is none; reads only each ring's last records. Lets a caller align
  * the windows of several processes on their newest event, which, unlike
@@ -74,7 +101,8 @@ void reader_stats(const struct reader *r, struct reader_stats *out);
 void reader_clock_slopes(struct reader_clock *c);
 
 /* CLOCK_MONOTONIC ns of a record timestamp: linear between calibration
- * points (rounded to the ns), extrapolated beyond them. */
+ * points and past the newest one (the last segment's slope, rounded to
+ * the ns), extrapolated exactly before the first. */
 uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t);
 
 #endif

@@ -65,19 +65,43 @@ int sink_buf_flush(struct sink_buf *b)
 
 int sink_buf_put(struct sink_buf *b, const void *data, size_t len)
 {
-    int err = sink_buf_flush(b);
     const unsigned char *d = data;
     size_t chunk = (size_t)(b->limit - b->base);
-    while (err == 0 && len > 0) {
-        size_t n = len < chunk ? len : chunk;
-        err = b->sink->write(b->sink->ctx, d, n);
+    int err = sink_buf_check(b); /* p below limit from here */
+    if (err < 0 || (err = b->err) < 0)
+        return err;
+    /* What fits the chunk joins it: a trace of many small threads is then
+     * written a chunk at a time, not two writes per thread. */
+    if (!b->sink || len <= (size_t)(b->limit - b->p)) {
+        while (len > (size_t)(b->limit - b->p) && grow(b) == 0)
+            ;
+        if (b->err < 0)
+            return b->err;
+        memcpy(b->p, d, len);
+        b->p += len;
+        return sink_buf_check(b);
+    }
+    /* Else the chunk is topped up and written, whole chunks go to the
+     * sink from data itself, and the rest starts the next chunk: every
+     * write but the last is a whole chunk, and at most two chunks' worth
+     * is copied. */
+    size_t top = (size_t)(b->limit - b->p);
+    memcpy(b->p, d, top);
+    b->p += top;
+    d += top, len -= top;
+    err = sink_buf_flush(b);
+    while (err == 0 && len >= chunk) {
+        err = b->sink->write(b->sink->ctx, d, chunk);
         if (err < 0) {
             b->err = err;
             break;
         }
-        b->flushed += n;
-        d += n;
-        len -= n;
+        b->flushed += chunk;
+        d += chunk, len -= chunk;
+    }
+    if (err == 0) {
+        memcpy(b->p, d, len);
+        b->p += len;
     }
     return err;
 }

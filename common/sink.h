@@ -48,8 +48,10 @@ int sink_buf_init(struct sink_buf *b, const struct enc_sink *sink, size_t chunk)
  * flushes return it without writing). */
 int sink_buf_flush(struct sink_buf *b);
 
-/* Writes what is buffered, then len bytes of data (another buffer's
- * output), in pieces of at most one chunk. Returns 0 or the sink's -errno. */
+/* Appends len bytes of data (another buffer's output). The sink still
+ * gets whole chunks: data that fits joins the chunk, and more fills the
+ * chunk, goes to the sink a chunk at a time, and its rest starts the next
+ * one. Returns 0 or the sink's -errno (or -ENOMEM without a sink). */
 int sink_buf_put(struct sink_buf *b, const void *data, size_t len);
 
 /* Frees the chunk. Does not flush. */

@@ -37,7 +37,7 @@ struct trace_thread {
     char name[FR_ABI_THREAD_NAME_MAX];
     uint64_t claim_ns, exit_ns; /* exit_ns 0 while the thread lives */
     uint64_t dropped;           /* events this ring's owners could not record */
-    struct trace_event *ev;     /* owns, in time order */
+    struct trace_event *ev;     /* in time order; inside trace_proc.events */
     size_t n;
 };
 
@@ -56,6 +56,7 @@ struct trace_proc {
     uint64_t ring_bytes; /* ring data read (what reader_opts.max_bytes bounds) */
     struct trace_thread *threads; /* owns */
     size_t nthreads;
+    struct trace_event *events; /* owns: every thread's events, one after another */
     struct fr_abi_str *strs; /* owns: string table copy; offsets into strtext */
     uint32_t nstrs;
     char *strtext; /* owns */

@@ -246,10 +246,11 @@ static void job_run(uv_work_t *w)
     j->err = store_begin(a->store, &key, &tx);
     if (j->err < 0)
         return;
-    struct capture_opts o = {.from_ns = p->from_ns, .max_bytes = a->max_bytes, .json = a->json};
+    struct capture_opts o = {.from_ns = p->from_ns, .max_bytes = a->max_bytes, .json = a->json,
+                             .chunk = 256u << 10};
     struct file_out out = {.fd = tx.fd};
     struct enc_sink sink = {file_write, &out};
-    j->err = capture_encode(&j->cap, &o, &sink, NULL, NULL);
+    j->err = capture_encode(&j->cap, &o, &sink);
     struct stat st;
     if (j->err == 0 && fstat(tx.fd, &st) == 0)
         j->bytes = (uint64_t)st.st_size;
@@ -638,7 +639,7 @@ void autosnap_handle_get(struct http_req *req, void *arg)
         return;
     }
     snprintf(f->name, sizeof f->name, "%s", http_req_tail(req));
-    http_sink_init(&f->out, req);
+    http_sink_init(&f->out, req, NULL, NULL);
     f->work.data = f;
     uv_queue_work(a->loop, &f->work, file_run, file_after);
 }

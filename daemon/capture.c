@@ -65,45 +65,81 @@ void capture_release(struct capture *c, struct registry *reg)
     memset(c, 0, sizeof *c);
 }
 
-int capture_encode(const struct capture *c, const struct capture_opts *o,
-                   const struct enc_sink *sink, int (*start)(void *arg, uint64_t newest_ns),
-                   void *arg)
+uint64_t capture_newest(const struct capture *c)
 {
-    struct trace_proc *tp = calloc(c->n ? c->n : 1, sizeof *tp);
-    struct window_input *in = calloc(c->n ? c->n : 1, sizeof *in);
-    size_t nread = 0;
-    int err = -ENOMEM;
-    if (!tp || !in)
-        goto done;
-
     uint64_t newest = 0;
     for (size_t i = 0; i < c->n; i++) {
         uint64_t t = reader_newest(&c->procs[i]->rd);
         newest = t > newest ? t : newest;
     }
-    uint64_t from = o->from_ns ? o->from_ns : newest > o->last_ns ? newest - o->last_ns : 0;
+    return newest;
+}
+
+/* The encoder of the chosen format: one of the two is set. */
+struct encoder {
+    struct perfetto_enc *pf; /* owns */
+    struct json_enc *js;     /* owns */
+};
+
+static int enc_begin(struct encoder *x, bool json, const struct enc_sink *sink, size_t chunk,
+                     const struct trace_clock *clocks, size_t n)
+{
+    memset(x, 0, sizeof *x);
+    return json ? json_begin(&x->js, sink, chunk) : perfetto_begin(&x->pf, sink, chunk, clocks, n);
+}
+
+static int enc_add(struct encoder *x, const struct window_input *in)
+{
+    return x->js ? json_add(x->js, in) : perfetto_add(x->pf, in);
+}
+
+static int enc_end(struct encoder *x)
+{
+    return x->js ? json_end(x->js) : perfetto_end(x->pf);
+}
+
+static void enc_free(struct encoder *x)
+{
+    if (x->js)
+        json_free(x->js);
+    else
+        perfetto_free(x->pf);
+}
+
+int capture_encode(const struct capture *c, const struct capture_opts *o,
+                   const struct enc_sink *sink)
+{
+    struct reader_buf tmp = {0}, *buf = o->buf ? o->buf : &tmp;
+    struct encoder x;
+    struct trace_clock *clocks = calloc(c->n ? c->n : 1, sizeof *clocks);
+    if (!clocks)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->n; i++)
+        reader_trace_clock(&c->procs[i]->rd, &clocks[i]);
+    int err = enc_begin(&x, o->json, sink, o->chunk, clocks, c->n);
+    free(clocks);
+    if (err < 0)
+        return err;
     uint64_t budget = o->max_bytes;
-    err = 0;
     for (size_t i = 0; i < c->n; i++) {
-        struct reader_opts ro = {.from_ns = from, .max_bytes = budget};
+        struct reader_opts ro = {.from_ns = o->from_ns, .max_bytes = budget};
+        struct trace_proc tp;
         if (budget == 0)
             break; /* the bound is reached: the rest stays out, as documented */
-        err = reader_read(&c->procs[i]->rd, &ro, &tp[nread]);
-        if (err < 0)
-            goto done;
-        budget = tp[nread].ring_bytes < budget ? budget - tp[nread].ring_bytes : 0;
-        in[nread] = c->ends[i];
-        in[nread].proc = &tp[nread];
-        in[nread].from_ns = from;
-        nread++;
+        if ((err = reader_read_buf(&c->procs[i]->rd, &ro, buf, &tp)) < 0)
+            goto fail;
+        budget = tp.ring_bytes < budget ? budget - tp.ring_bytes : 0;
+        struct window_input in = c->ends[i];
+        in.proc = &tp;
+        in.from_ns = o->from_ns;
+        if ((err = enc_add(&x, &in)) < 0)
+            goto fail;
     }
-    if (start && (err = start(arg, newest)) < 0)
-        goto done;
-    err = o->json ? json_encode(in, nread, sink, 0) : perfetto_encode(in, nread, sink, 0);
-done:
-    for (size_t i = 0; i < nread; i++)
-        trace_proc_free(&tp[i]);
-    free(tp);
-    free(in);
+    err = enc_end(&x);
+    reader_buf_fini(&tmp);
+    return err;
+fail:
+    enc_free(&x);
+    reader_buf_fini(&tmp);
     return err;
 }

@@ -4,7 +4,8 @@
  * The loop picks processes and takes a reference on each (so that none is
  * unmapped under the work) and fixes what it knows of them (pid, how they
  * ended); a pool thread then reads their rings and encodes the trace into
- * a sink. Only the pick and the release touch the registry.
+ * a sink, one process at a time. Only the pick and the release touch the
+ * registry.
  */
 #ifndef FR_DAEMON_CAPTURE_H
 #define FR_DAEMON_CAPTURE_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/reader.h"
 #include "common/sink.h"
 #include "common/window.h"
 #include "daemon/registry.h"
@@ -32,19 +34,24 @@ int capture_pick(struct capture *c, struct registry *reg,
 void capture_release(struct capture *c, struct registry *reg);
 
 struct capture_opts {
-    uint64_t from_ns;    /* window start, CLOCK_MONOTONIC; 0: last_ns before the newest event */
-    uint64_t last_ns;    /* with from_ns 0: the window's length, aligned on the newest event */
-    uint64_t max_bytes;  /* ring data read at most, all processes together */
-    bool json;           /* Chrome JSON instead of Perfetto */
+    uint64_t from_ns;       /* window start, CLOCK_MONOTONIC */
+    uint64_t max_bytes;     /* ring data read at most, all processes together */
+    bool json;              /* Chrome JSON instead of Perfetto */
+    size_t chunk;           /* bytes per write to the sink (0: the encoders' default) */
+    struct reader_buf *buf; /* decode memory, grown as needed and kept for the caller's
+                             * next capture; NULL: a temporary one */
 };
 
-/* Pool thread. Reads the processes' windows and encodes them into sink.
- * *newest_ns (may be NULL) gets the newest event's time, known before the
- * first byte is written; start(arg, newest) (may be NULL) is called then,
- * and its failure (-errno) ends the work before encoding. Returns 0, the
- * sink's -errno, or -ENOMEM. */
+/* Pool thread. The newest event's time over the processes (0: none): a
+ * window aligned on it does not move while nothing is recorded, so two
+ * snapshots with no new events in between are identical. */
+uint64_t capture_newest(const struct capture *c);
+
+/* Pool thread. Decodes the processes one at a time, in order, and writes
+ * each to sink as soon as it is decoded: one decoded process in memory at
+ * a time. Returns 0 when sink got the whole trace; else -ENOMEM or the
+ * sink's -errno, and what sink got is cut short (or nothing). */
 int capture_encode(const struct capture *c, const struct capture_opts *o,
-                   const struct enc_sink *sink, int (*start)(void *arg, uint64_t newest_ns),
-                   void *arg);
+                   const struct enc_sink *sink);
 
 #endif

@@ -364,6 +364,7 @@ int main(int argc, char **argv)
     uv_run(dm.loop, UV_RUN_DEFAULT);
     http_free(dm.http);
     autosnap_free(&dm.autosnap);
+    snap_service_fini(&dm.snap);
     registry_fini(&dm.reg);
     uv_loop_close(dm.loop);
     dlog("stopped");

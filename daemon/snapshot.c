@@ -1,8 +1,12 @@
 /* snapshot.c - GET /debug/flightrecorder (see snapshot.h).
  *
  * The handler (loop thread) checks the query and picks the processes
- * (daemon/capture.h); the job (thread pool) encodes their window into a
- * sink that hands chunks to the HTTP layer (daemon/http_sink.h).
+ * (daemon/capture.h); the job (thread pool) decodes and encodes them one
+ * at a time into a sink that hands chunks to the HTTP layer
+ * (daemon/http_sink.h), starting the response with the first chunk, so
+ * that a failure before it (out of memory decoding the first process)
+ * still gets an error status. The decode memory of one snapshot is kept
+ * for the next, which then faults no page in.
  */
 #define _GNU_SOURCE
 #include "daemon/snapshot.h"
@@ -35,6 +39,8 @@ struct snap_job {
     uint64_t seconds_ns;
     bool json;
     uint64_t t0;
+    uint64_t newest;       /* the newest event: names the file */
+    struct reader_buf buf; /* owns: decode memory, the service's spare or new */
     int err;       /* how the job ended */
     bool streamed; /* a response was started */
 };
@@ -50,15 +56,27 @@ void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry 
     s->max_running = max_running;
 }
 
+void snap_service_fini(struct snap_service *s)
+{
+    reader_buf_fini(&s->spare);
+}
+
+/* What a reader_buf holds, roughly: the ring copies and the events (the
+ * text buffer is touched only as far as logs go). */
+static size_t buf_bytes(const struct reader_buf *b)
+{
+    return b->units_cap * sizeof *b->units + b->events_cap * sizeof *b->events;
+}
+
 /* ---- the pool thread ---- */
 
-/* Called once the newest event is known, before the first byte. */
-static int job_start(void *arg, uint64_t newest)
+/* Before the first chunk goes out. */
+static int job_start(void *arg)
 {
     struct snap_job *j = arg;
     char disp[96];
     snprintf(disp, sizeof disp, "attachment; filename=\"flightrec-%llu.%s\"",
-             (unsigned long long)(newest / 1000000), j->json ? "json" : "pftrace");
+             (unsigned long long)(j->newest / 1000000), j->json ? "json" : "pftrace");
     struct http_header h[] = {{"Content-Disposition", disp}, {"Cache-Control", "no-store"}};
     int err = http_stream_start(j->req, 200, j->json ? "application/json" : "application/octet-stream",
                                 h, 2);
@@ -69,21 +87,27 @@ static int job_start(void *arg, uint64_t newest)
 static void job_run(uv_work_t *w)
 {
     struct snap_job *j = w->data;
-    struct capture_opts o = {.last_ns = j->seconds_ns, .max_bytes = j->svc->max_bytes,
-                             .json = j->json};
-    int err = capture_encode(&j->cap, &o, &j->out.sink, job_start, j);
-    if (j->streamed) {
-        http_sink_drain(&j->out);
-        /* A failed encode must not look like a whole trace: only a complete
-         * one gets the last chunk; any other is cut off. */
-        if (err == 0)
-            err = http_stream_end(j->req);
-        else
-            http_stream_abort(j->req);
-    } else {
+    j->newest = capture_newest(&j->cap);
+    struct capture_opts o = {
+        .from_ns = j->newest > j->seconds_ns ? j->newest - j->seconds_ns : 0,
+        .max_bytes = j->svc->max_bytes,
+        .json = j->json,
+        .chunk = HTTP_SINK_CHUNK,
+        .buf = &j->buf,
+    };
+    int err = capture_encode(&j->cap, &o, &j->out.sink);
+    if (err == 0 && !j->streamed)
+        err = job_start(j); /* nothing was written: an empty selection */
+    http_sink_drain(&j->out);
+    /* A failed encode must not look like a whole trace: only a complete
+     * one gets the last chunk; any other is cut off. */
+    if (j->streamed && err == 0)
+        err = http_stream_end(j->req);
+    else if (j->streamed)
+        http_stream_abort(j->req);
+    else
         http_reply_error(j->req, err == -ENOMEM ? 503 : 500,
                          err == -ENOMEM ? "out of memory for this snapshot" : strerror(-err));
-    }
     j->err = err;
 }
 
@@ -110,11 +134,15 @@ static void job_after(uv_work_t *w, int status)
         s->failed_total++;
     }
     http_sink_fini(&j->out);
+    /* The decode memory is kept for the next snapshot, unless it is large
+     * (one big process) or another is kept already. */
+    if (!s->spare.units && buf_bytes(&j->buf) <= SNAP_SPARE_MAX)
+        s->spare = j->buf;
+    else
+        reader_buf_fini(&j->buf);
     free(j);
-    /* A snapshot decodes the whole window (tens of MB) in a pool thread's
-     * malloc arena, which glibc keeps: after a few snapshots the daemon
-     * sat at ~125 MB with 0.2 MB in use (bench/daemon_bench.py). Give it
-     * back; the next snapshot pays the page faults (~10 ms for 8 MiB). */
+    /* What else a snapshot allocated sits in a pool thread's malloc
+     * arena, which glibc keeps: give it back. */
     if (s->running == 0)
         malloc_trim(0);
 }
@@ -227,7 +255,9 @@ void snap_handle(struct http_req *req, void *arg)
     j->seconds_ns = sel.seconds_ns;
     j->json = sel.json;
     j->t0 = uv_hrtime();
-    http_sink_init(&j->out, req);
+    http_sink_init(&j->out, req, job_start, j);
+    j->buf = s->spare; /* or zeros: the reader grows it */
+    memset(&s->spare, 0, sizeof s->spare);
     j->work.data = j;
     s->running++;
     uv_queue_work(s->loop, &j->work, job_run, job_after);

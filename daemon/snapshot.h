@@ -12,9 +12,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/reader.h"
 #include "daemon/http.h"
 #include "daemon/registry.h"
 
+
+/* Decode memory kept between snapshots at most (one 1 MiB ring decoded
+ * takes 4.5 MiB): a snapshot of a larger process gives it back. */
+#define SNAP_SPARE_MAX (16u << 20)
 
 /* The duration histogram's upper bounds, seconds (Prometheus buckets). */
 #define SNAP_BUCKETS 10
@@ -31,10 +36,14 @@ struct snap_service {
     uint64_t served_total, failed_total, busy_total, aborted_total;
     uint64_t bucket[SNAP_BUCKETS + 1]; /* cumulative at render time; last is +Inf */
     double seconds_sum;
+    struct reader_buf spare; /* owns: the last snapshot's decode memory, for the next */
 };
 
 void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry *reg,
                        uint64_t window_ns, uint64_t max_bytes, unsigned max_running);
+
+/* Frees what the service keeps; no snapshot may be running. */
+void snap_service_fini(struct snap_service *s);
 
 /* The route handler; arg is the struct snap_service. */
 void snap_handle(struct http_req *req, void *arg);

@@ -8,7 +8,9 @@
  * bad offset or length in the result shows up here rather than in the
  * daemon. Beyond memory safety we check the contracts of trace.h that the
  * encoders rely on (events in time order, log text inside trace.text,
- * strings NUL-terminated) and abort when one breaks.
+ * strings NUL-terminated), and that decoding into memory kept from earlier
+ * inputs (reader_read_buf()) gives what a fresh decode gives, and abort
+ * when one breaks.
  *
  * Built two ways: with -fsanitize=fuzzer (tests/fuzz/CMakeLists.txt) and
  * with the replay driver fuzz_replay.c for builds without libFuzzer.
@@ -91,13 +93,21 @@ static uint64_t touch_proc(const struct trace_proc *p)
     return s;
 }
 
+/* Kept from one input to the next, as the daemon keeps it from one
+ * process to the next: what an earlier region left in it must not show. */
+static struct reader_buf reused;
+
 static void read_once(const struct reader *r, const struct reader_opts *o)
 {
-    struct trace_proc p;
+    struct trace_proc p, q;
     if (reader_read(r, o, &p) < 0)
         return; /* -ENOMEM: only allowed to fail, never to half-fill */
-    sink += touch_proc(&p);
+    uint64_t s = touch_proc(&p);
+    sink += s;
     trace_proc_free(&p);
+    if (reader_read_buf(r, o, &reused, &q) < 0)
+        return;
+    CHECK(touch_proc(&q) == s, "reader_read_buf() differs from reader_read()");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

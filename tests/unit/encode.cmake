@@ -6,6 +6,7 @@ set(FR_FORMATS_DEFS
   FR_CHECK_PERFETTO="${FR_FORMATS_DIR}/check-perfetto"
   FR_PERFETTO_PROTO_DIR="${FR_FORMATS_DIR}")
 
+fr_add_test(test_sink SOURCES test_sink.c LIBS frcommon)
 fr_add_test(test_perfetto SOURCES test_perfetto.c LIBS flightrec_internal TIMEOUT 120)
 target_compile_definitions(test_perfetto PRIVATE ${FR_FORMATS_DEFS})
 fr_add_test(test_json SOURCES test_json.c LIBS flightrec_internal TIMEOUT 120)

@@ -404,6 +404,51 @@ static void test_json_trigger_is_an_instant_and_marks_its_slice(void **state)
     sink_mem_fini(&doc);
 }
 
+/* As the daemon writes a trace: each process decoded into the same
+ * memory just before it is encoded. The bytes are those of the whole. */
+static void test_json_one_process_at_a_time_gives_the_same_bytes(void **state)
+{
+    (void)state;
+    tu_on_thread(producer, NULL);
+    struct reader r;
+    assert_int_equal(reader_open(&r, fr__proc.base, fr__proc.size), 0);
+    uint64_t newest = reader_newest(&r);
+    /* two processes from one region: all of it, and its last 2 ms (cut
+     * slices) under another pid, dead */
+    struct reader_opts o[2] = {{0}, {.from_ns = newest - 2000000}};
+    struct window_input in[2] = {
+        {.pid = 0},
+        {.pid = 4343, .from_ns = o[1].from_ns, .ended = WINDOW_DIED, .ended_ns = newest},
+    };
+    struct trace_proc tp[2];
+    for (size_t k = 0; k < 2; k++) {
+        assert_int_equal(reader_read(&r, &o[k], &tp[k]), 0);
+        in[k].proc = &tp[k];
+    }
+    struct sink_mem whole, parts = {0};
+    assert_int_equal(et_encode(json_encode, in, 2, 0, &whole), 0);
+
+    struct enc_sink s = {sink_mem_write, &parts};
+    struct reader_buf buf = {0};
+    struct json_enc *e;
+    assert_int_equal(json_begin(&e, &s, 0), 0);
+    for (size_t k = 0; k < 2; k++) {
+        struct trace_proc p;
+        struct window_input one = in[k];
+        assert_int_equal(reader_read_buf(&r, &o[k], &buf, &p), 0);
+        one.proc = &p;
+        assert_int_equal(json_add(e, &one), 0);
+    }
+    assert_int_equal(json_end(e), 0);
+    assert_int_equal(parts.len, whole.len);
+    assert_memory_equal(parts.data, whole.data, whole.len);
+    reader_buf_fini(&buf);
+    trace_proc_free(&tp[0]);
+    trace_proc_free(&tp[1]);
+    sink_mem_fini(&whole);
+    sink_mem_fini(&parts);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -423,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_json_same_input_gives_same_bytes_in_any_chunks),
         cmocka_unit_test(test_json_two_processes_and_loss_counts),
         cmocka_unit_test(test_json_trigger_is_an_instant_and_marks_its_slice),
+        cmocka_unit_test(test_json_one_process_at_a_time_gives_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -603,6 +603,52 @@ static void test_perfetto_empty_window_and_no_process(void **state)
     sink_mem_fini(&m);
 }
 
+/* As the daemon writes a trace: each process decoded into the same
+ * memory just before it is encoded. The bytes are those of the whole. */
+static void test_perfetto_one_process_at_a_time_gives_the_same_bytes(void **state)
+{
+    (void)state;
+    tu_on_thread(producer, NULL);
+    struct reader r;
+    assert_int_equal(reader_open(&r, fr__proc.base, fr__proc.size), 0);
+    uint64_t newest = reader_newest(&r);
+    /* two processes from one region: all of it, and its last 2 ms (cut
+     * slices) under another pid, dead */
+    struct reader_opts o[2] = {{0}, {.from_ns = newest - 2000000}};
+    struct window_input in[2] = {
+        {.pid = 0},
+        {.pid = 4343, .from_ns = o[1].from_ns, .ended = WINDOW_DIED, .ended_ns = newest},
+    };
+    struct trace_proc tp[2];
+    for (size_t k = 0; k < 2; k++) {
+        assert_int_equal(reader_read(&r, &o[k], &tp[k]), 0);
+        in[k].proc = &tp[k];
+    }
+    struct sink_mem whole, parts = {0};
+    assert_int_equal(et_encode(perfetto_encode, in, 2, 0, &whole), 0);
+
+    struct enc_sink s = {sink_mem_write, &parts};
+    struct trace_clock clocks[2] = {tp[0].clock, tp[1].clock};
+    struct reader_buf buf = {0};
+    struct perfetto_enc *e;
+    assert_int_equal(perfetto_begin(&e, &s, 0, clocks, 2), 0);
+    for (size_t k = 0; k < 2; k++) {
+        struct trace_proc p;
+        struct window_input one = in[k];
+        assert_int_equal(reader_read_buf(&r, &o[k], &buf, &p), 0);
+        one.proc = &p;
+        assert_int_equal(perfetto_add(e, &one), 0);
+    }
+    assert_int_equal(perfetto_end(e), 0);
+    assert_int_equal(parts.len, whole.len);
+    assert_memory_equal(parts.data, whole.data, whole.len);
+    reader_buf_fini(&buf);
+    trace_proc_free(&tp[0]);
+    trace_proc_free(&tp[1]);
+    sink_mem_fini(&whole);
+    sink_mem_fini(&parts);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -626,8 +672,9 @@ static void slow_task(void *arg)
 static void test_perfetto_trigger_is_an_instant_and_marks_its_slice(void **state)
 {
     (void)state;
-    struct fr_abi_rule r[] = {tu_rule("slow-task", FR_ABI_RULE_TASK, "GET /slow", 1000000)};
-    assert_int_equal(tu_publish_rules(r, 1), 1);
+    struct fr_abi_rule r[] = {tu_rule("slow-task", FR_ABI_RULE_TASK, "GET /slow", 1000000),
+                              tu_rule("slow-handle", FR_ABI_RULE_REGION, "handle", 1000000)};
+    assert_int_equal(tu_publish_rules(r, 2), 2);
     uint32_t tid = tu_on_thread(slow_task, NULL);
     tu_publish_rules(NULL, 0);
     read_all();
@@ -642,7 +689,15 @@ static void test_perfetto_trigger_is_an_instant_and_marks_its_slice(void **state
     const struct pt_track *a = pt_thread(&t, tid);
     assert_non_null(a);
     assert_int_equal(pt_count(&t, a->uuid, 3, "trigger: slow-task"), 1);
-    const struct pt_event *trig = &t.ev[pt_nth(&t, a->uuid, 2)]; /* task, handle, trigger */
+    assert_int_equal(pt_count(&t, a->uuid, 3, "trigger: slow-handle"), 1);
+    /* handle begin, its trigger, its END (marked), the task's trigger */
+    const struct pt_event *rt = &t.ev[pt_nth(&t, a->uuid, 1)];
+    assert_string_equal(rt->name, "trigger: slow-handle");
+    const struct pt_event *rend = &t.ev[pt_nth(&t, a->uuid, 2)];
+    assert_int_equal(rend->type, 2);
+    assert_non_null(rend->marks);
+    assert_string_equal(rend->marks, "slow-handle");
+    const struct pt_event *trig = &t.ev[pt_nth(&t, a->uuid, 3)];
     assert_string_equal(trig->name, "trigger: slow-task");
     assert_string_equal(trig->rule, "slow-task");
     assert_string_equal(trig->on, "task");
@@ -652,7 +707,7 @@ static void test_perfetto_trigger_is_an_instant_and_marks_its_slice(void **state
     /* the task's END (on its own track) is marked, at the trigger's time */
     size_t marked = 0;
     for (size_t i = 0; i < t.nev; i++) {
-        if (t.ev[i].marks) {
+        if (t.ev[i].marks && t.ev[i].track != a->uuid) {
             marked++;
             assert_int_equal(t.ev[i].type, 2);
             assert_string_equal(t.ev[i].marks, "slow-task");
@@ -666,9 +721,9 @@ static void test_perfetto_trigger_is_an_instant_and_marks_its_slice(void **state
         protoc_agrees(text, &t);
         assert_int_equal(et_count(text, "name: \"trigger: slow-task\""), 1);
         assert_int_equal(et_count(text, "string_value: \"GET /slow\""), 1); /* subject */
-        assert_int_equal(et_count(text, "name: \"threshold_ns\""), 1);
-        assert_int_equal(et_count(text, "uint_value: 1000000"), 1);
-        assert_int_equal(et_count(text, "name: \"flightrec.trigger\""), 1); /* the task's END */
+        assert_int_equal(et_count(text, "name: \"threshold_ns\""), 2);
+        assert_int_equal(et_count(text, "uint_value: 1000000"), 2);
+        assert_int_equal(et_count(text, "name: \"flightrec.trigger\""), 2); /* both ENDs */
     }
     free(text);
     pt_free(&t);
@@ -689,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_perfetto_sink_failure_stops_the_encoder),
         cmocka_unit_test(test_perfetto_empty_window_and_no_process),
         cmocka_unit_test(test_perfetto_trigger_is_an_instant_and_marks_its_slice),
+        cmocka_unit_test(test_perfetto_one_process_at_a_time_gives_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -370,6 +370,60 @@ static void test_reader_stats_count_threads_drops_and_span(void **state)
     trace_proc_free(&p);
 }
 
+/* Two decodes hold the same trace: threads, events, strings, text. */
+static void assert_same_trace(const struct trace_proc *a, const struct trace_proc *b)
+{
+    assert_int_equal(a->nthreads, b->nthreads);
+    assert_int_equal(a->errors, b->errors);
+    assert_int_equal(a->ring_bytes, b->ring_bytes);
+    assert_int_equal(a->nstrs, b->nstrs);
+    assert_int_equal(a->text_len, b->text_len);
+    assert_memory_equal(a->text, b->text, a->text_len);
+    for (uint32_t i = 0; i < a->nstrs; i++)
+        assert_string_equal(tu_str(a, i), tu_str(b, i));
+    for (size_t t = 0; t < a->nthreads; t++) {
+        const struct trace_thread *x = &a->threads[t], *y = &b->threads[t];
+        assert_int_equal(x->tid, y->tid);
+        assert_int_equal(x->claim_ns, y->claim_ns);
+        assert_int_equal(x->n, y->n);
+        assert_memory_equal(x->ev, y->ev, x->n * sizeof *x->ev);
+    }
+}
+
+static void test_reader_buf_reads_like_a_fresh_read_and_keeps_its_memory(void **state)
+{
+    (void)state;
+    /* a second region with the writer's ring given up: fewer threads */
+    unsigned char *big = copy_region(), *small = copy_region();
+    atomic_store(&ring_of(small, writer_tid)->state, FR_ABI_RING_FREE);
+    struct trace_proc want_big, want_small, got;
+    assert_int_equal(open_and_read(big, fr__proc.size, &want_big), 0);
+    assert_int_equal(open_and_read(small, fr__proc.size, &want_small), 0);
+    assert_int_equal(want_small.nthreads + 1, want_big.nthreads);
+
+    struct reader rb, rs;
+    struct reader_buf buf = {0};
+    assert_int_equal(reader_open(&rb, big, fr__proc.size), 0);
+    assert_int_equal(reader_open(&rs, small, fr__proc.size), 0);
+    assert_int_equal(reader_read_buf(&rb, NULL, &buf, &got), 0);
+    assert_same_trace(&got, &want_big);
+    struct trace_event *events = buf.events;
+    uint64_t(*units)[2] = buf.units;
+    /* smaller, then the same again: in the same memory, and no stale part */
+    assert_int_equal(reader_read_buf(&rs, NULL, &buf, &got), 0);
+    assert_same_trace(&got, &want_small);
+    assert_ptr_equal(buf.events, events);
+    assert_int_equal(reader_read_buf(&rb, NULL, &buf, &got), 0);
+    assert_same_trace(&got, &want_big);
+    assert_ptr_equal(buf.events, events);
+    assert_ptr_equal(buf.units, units);
+    reader_buf_fini(&buf);
+    trace_proc_free(&want_big);
+    trace_proc_free(&want_small);
+    free(big);
+    free(small);
+}
+
 int main(void)
 {
     assert_int_equal(fr_init("test_reader"), 0);
@@ -387,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_reader_window_keeps_the_last_seconds),
         cmocka_unit_test(test_reader_newest_is_the_last_event_of_any_ring),
         cmocka_unit_test(test_reader_stats_count_threads_drops_and_span),
+        cmocka_unit_test(test_reader_buf_reads_like_a_fresh_read_and_keeps_its_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
