@@ -70,6 +70,13 @@ class SloApp:
         return out
 
 
+def registered(d, app):
+    """Waits until the daemon holds app (fr-testapp says ready first)."""
+    frtest.wait_for(lambda: any(p["pid"] == app.pid for p in d.processes()), 5,
+                    "registration of pid %d" % app.pid)
+    return app
+
+
 def snapshots(d):
     return sorted(glob.glob(os.path.join(d.store, "*.pftrace")) +
                   glob.glob(os.path.join(d.store, "*.trace.json")))
@@ -262,7 +269,7 @@ def test_scope_all_includes_the_other_processes():
     rules = SLOW_ORDERS + "    scope: all\n"
 
     def run(d):
-        other = App(d, "bystander", threads=2, regions=3)
+        other = registered(d, App(d, "bystander", threads=2, regions=3))
         app = SloApp(d, extra=["--requests", "3", "--slow-at", "2", "--slow-ms", "600"])
         app.go()
         files = wait_files(d, 1, 5)
@@ -359,7 +366,7 @@ def test_manual_triggers_from_the_app_the_cli_and_http():
 
 def test_json_store_format_writes_chrome_json():
     def run(d):
-        app = App(d, "jsonapp", threads=2, regions=3)
+        app = registered(d, App(d, "jsonapp", threads=2, regions=3))
         st, _, body = d.get("/debug/flightrecorder/trigger?reason=json&pid=%d" % app.pid,
                             method="POST", unix=True)
         assert st == 202, body
@@ -445,7 +452,7 @@ def test_disk_full_loses_nothing_else():
         if r.returncode != 0:
             raise frtest.Skip("cannot mount a tmpfs here")
         try:
-            app = App(d, "big", threads=2, regions=2000)
+            app = registered(d, App(d, "big", threads=2, regions=2000))
             st, _, _ = d.get("/debug/flightrecorder/trigger?reason=full", method="POST",
                              unix=True)
             assert st == 202
