@@ -279,6 +279,49 @@ static inline uint64_t cursor_convert(struct clock_cursor *k, uint64_t t)
     return seg_find(k->c, t, &k->s);
 }
 
+/* ---- memory ---- */
+
+/* Room for n elements of size each at *p: kept when there is, else
+ * allocated anew (the old contents are not kept). -ENOMEM leaves *p as it
+ * was. */
+static int reserve(void **p, size_t *cap, size_t n, size_t each)
+{
+    if (n <= *cap && *p)
+        return 0;
+    if (n == 0)
+        n = 1;
+    if (n > SIZE_MAX / each)
+        return -ENOMEM;
+    void *q = malloc(n * each);
+    if (!q)
+        return -ENOMEM;
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* The same, keeping the first `used` elements, and growing by half at
+ * least (so that growing by a ring at a time costs no more than once). */
+static int reserve_keep(void **p, size_t *cap, size_t used, size_t n, size_t each)
+{
+    if (n <= *cap && *p)
+        return 0;
+    if (n > SIZE_MAX / each)
+        return -ENOMEM;
+    if (*p && n < *cap + *cap / 2 && *cap + *cap / 2 <= SIZE_MAX / each)
+        n = *cap + *cap / 2;
+    void *q = malloc(n * each);
+    if (!q)
+        return -ENOMEM;
+    if (used)
+        memcpy(q, *p, used * each);
+    free(*p);
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
 /* ---- rings ---- */
 
 struct ring_copy {
@@ -373,11 +416,30 @@ static int ring_check(const struct ring_span *sp, uint64_t *skip)
     return 1;
 }
 
-/* Copies what ring i holds for its current owner. Returns 1 with *out
- * filled, 0 for a ring with nothing to read, -EAGAIN when it kept changing,
- * -EINVAL for nonsense. buf holds max_units units. */
-static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uint64_t max_units,
-                     struct ring_copy *out)
+/* Where copy_ring() puts the units: after the first `used` of b->units,
+ * grown to fit once the ring is known to hold some; or, without b, in
+ * fixed, which holds max_units. */
+struct copy_dst {
+    struct reader_buf *b;
+    size_t used;
+    uint64_t (*fixed)[2];
+};
+
+static uint64_t (*copy_room(const struct copy_dst *d, uint64_t n))[2]
+{
+    if (!d->b)
+        return d->fixed;
+    if (reserve_keep((void **)&d->b->units, &d->b->units_cap, d->used, d->used + (size_t)n,
+                     sizeof *d->b->units) < 0)
+        return NULL;
+    return d->b->units + d->used;
+}
+
+/* Copies what ring i holds for its current owner, at most max_units
+ * units. Returns 1 with *out filled, 0 for a ring with nothing to read,
+ * -EAGAIN when it kept changing, -EINVAL for nonsense, -ENOMEM. */
+static int copy_ring(const struct reader *r, uint32_t i, uint64_t max_units,
+                     const struct copy_dst *dst, struct ring_copy *out)
 {
     for (int attempt = 0; attempt < RETRIES; attempt++) {
         struct ring_span sp;
@@ -389,6 +451,9 @@ static int copy_ring(const struct reader *r, uint32_t i, uint64_t (*buf)[2], uin
             continue;
         if (got <= 0)
             return got;
+        uint64_t(*buf)[2] = copy_room(dst, sp.h1 - sp.lo);
+        if (!buf)
+            return -ENOMEM;
         for (uint64_t p = sp.lo; p < sp.h1; p++) {
             const unsigned char *u = sp.data + (p & (sp.cap - 1)) * FR_ABI_UNIT;
             buf[p - sp.lo][0] = ld64(u);
@@ -632,44 +697,6 @@ static void decode_copy(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
     decode_units(d, (const unsigned char *)u, UINT64_MAX, 0, nu);
 }
 
-/* Room for n elements of size each at *p: kept when there is, else
- * allocated anew (the old contents are not kept). -ENOMEM leaves *p as it
- * was. */
-static int reserve(void **p, size_t *cap, size_t n, size_t each)
-{
-    if (n <= *cap && *p)
-        return 0;
-    if (n == 0)
-        n = 1;
-    if (n > SIZE_MAX / each)
-        return -ENOMEM;
-    void *q = malloc(n * each);
-    if (!q)
-        return -ENOMEM;
-    free(*p);
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
-/* The same, keeping the first `used` elements. */
-static int reserve_keep(void **p, size_t *cap, size_t used, size_t n, size_t each)
-{
-    if (n <= *cap && *p)
-        return 0;
-    if (n > SIZE_MAX / each)
-        return -ENOMEM;
-    void *q = malloc(n * each);
-    if (!q)
-        return -ENOMEM;
-    if (used)
-        memcpy(q, *p, used * each);
-    free(*p);
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 static int read_strings(const struct reader *r, struct reader_buf *b, struct trace_proc *out)
 {
     const unsigned char *st = shm_at(r, r->h.strtab_off, offsetof(struct fr_abi_strtab, entries));
@@ -806,12 +833,25 @@ uint64_t reader_newest(const struct reader *r)
     uint64_t buf[FR_REC_MAX_UNITS][2], newest = 0;
     for (uint32_t i = 0; i < r->h.ring_count; i++) {
         struct ring_copy rc = {0};
-        if (copy_ring(r, i, buf, FR_REC_MAX_UNITS, &rc) <= 0)
+        struct copy_dst dst = {.fixed = buf};
+        if (copy_ring(r, i, FR_REC_MAX_UNITS, &dst, &rc) <= 0)
             continue;
         uint64_t t = newest_ts(r, &rc);
         newest = t > newest ? t : newest;
     }
     return newest;
+}
+
+/* How many rings are not free now: what to make room for up front. */
+static uint64_t rings_in_use(const struct reader *r)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < r->h.ring_count; i++) {
+        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
+                                         sizeof(struct fr_abi_ring));
+        n += ld32(rh + offsetof(struct fr_abi_ring, state)) != FR_ABI_RING_FREE;
+    }
+    return n;
 }
 
 /* Copies the rings into b->units and b->rings: *nlive of them, *total
@@ -821,29 +861,23 @@ static int copy_rings(const struct reader *r, uint64_t budget, struct reader_buf
 {
     const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
     const uint32_t nrings = r->h.ring_count;
-    if (reserve((void **)&b->rings, &b->rings_cap, nrings, sizeof *b->rings) < 0)
-        return -ENOMEM;
-    /* Room for the rings in use now (a ring claimed meanwhile grows it),
-     * so that a free ring costs nothing. */
-    uint64_t inuse = 0;
-    for (uint32_t i = 0; i < nrings; i++) {
-        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
-                                         sizeof(struct fr_abi_ring));
-        inuse += ld32(rh + offsetof(struct fr_abi_ring, state)) != FR_ABI_RING_FREE;
-    }
+    /* Room for the rings in use now (a ring claimed meanwhile grows it):
+     * a free ring costs nothing. */
+    uint64_t inuse = rings_in_use(r);
     uint64_t room = inuse < budget / cap ? inuse * cap : budget;
-    if (reserve((void **)&b->units, &b->units_cap, (size_t)room, sizeof *b->units) < 0)
+    if (reserve((void **)&b->rings, &b->rings_cap, nrings, sizeof *b->rings) < 0 ||
+        reserve((void **)&b->units, &b->units_cap, (size_t)room, sizeof *b->units) < 0)
         return -ENOMEM;
     size_t used = 0;
     *nlive = 0;
     *total = *newest = 0;
     for (uint32_t i = 0; i < nrings && *total < budget; i++) {
         uint64_t want = cap < budget - *total ? cap : budget - *total;
-        if (reserve_keep((void **)&b->units, &b->units_cap, used, used + (size_t)want,
-                         sizeof *b->units) < 0)
-            return -ENOMEM;
         struct ring_copy *rc = &b->rings[*nlive];
-        int got = copy_ring(r, i, b->units + used, want, rc);
+        struct copy_dst dst = {.b = b, .used = used};
+        int got = copy_ring(r, i, want, &dst, rc);
+        if (got == -ENOMEM)
+            return got;
         if (got <= 0) {
             *errors += got < 0;
             continue;
@@ -918,14 +952,32 @@ static int read_copied(const struct reader *r, uint64_t from, uint64_t last_ns, 
     return 0;
 }
 
-/* Ring i decoded into th, from the mapping itself when no writer got in
- * the way (the ring is read once, not copied and read again), else from
- * a copy. Returns 1 with *rc and *th filled, 0 for a ring with nothing to
- * read, -EAGAIN or -EINVAL as copy_ring(), -ENOMEM. */
-static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t from,
-                     struct reader_buf *b, struct ring_copy *rc, struct trace_thread *th,
-                     struct trace_event *ev, struct trace_proc *out)
+/* Room in b for one more thread of up to n events (nev of them used),
+ * and the text its logs may hold. */
+static int thread_room(struct reader_buf *b, struct trace_proc *out, size_t nev, uint64_t n)
 {
+    /* A record is at least a unit, and a log holds at most
+     * FR_REC_LOG_PER_UNIT bytes of text per unit. */
+    if (reserve_keep((void **)&b->threads, &b->threads_cap, out->nthreads, out->nthreads + 1,
+                     sizeof *b->threads) < 0 ||
+        reserve_keep((void **)&b->events, &b->events_cap, nev, nev + (size_t)n,
+                     sizeof *b->events) < 0 ||
+        reserve_keep((void **)&b->text, &b->text_cap, out->text_len,
+                     out->text_len + (size_t)n * FR_REC_LOG_PER_UNIT, 1) < 0)
+        return -ENOMEM;
+    out->text = b->text;
+    return 0;
+}
+
+/* Ring i decoded into b's next thread (nev events of b used), from the
+ * mapping itself when no writer got in the way (the ring is read once,
+ * not copied and read again), else from a copy. Returns 1 with b->rings[0]
+ * and the thread filled, 0 for a ring with nothing to read, -EAGAIN or
+ * -EINVAL as copy_ring(), -ENOMEM. */
+static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t from,
+                     struct reader_buf *b, size_t nev, struct trace_proc *out)
+{
+    struct ring_copy *rc = b->rings;
     struct ring_span sp;
     struct decode_ctx d;
     uint64_t skip;
@@ -935,7 +987,9 @@ static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t
     if (got == 1) {
         size_t text_len = out->text_len;
         uint64_t errors = out->errors;
-        thread_begin(r, rc, from, th, ev, out, &d);
+        if (thread_room(b, out, nev, sp.h1 - sp.lo) < 0)
+            return -ENOMEM;
+        thread_begin(r, rc, from, &b->threads[out->nthreads], b->events + nev, out, &d);
         /* Every unit is loaded once, and a record is used only from what
          * was loaded (decode_units()), so a writer changing the ring can
          * make it decode nonsense but not make it read or write out of
@@ -950,11 +1004,12 @@ static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t
         out->errors = errors;
     }
     /* A writer is in the way: copy the ring, and decode what is whole. */
-    if (reserve((void **)&b->units, &b->units_cap, (size_t)want, sizeof *b->units) < 0)
-        return -ENOMEM;
-    if ((got = copy_ring(r, i, b->units, want, rc)) <= 0)
+    struct copy_dst dst = {.b = b};
+    if ((got = copy_ring(r, i, want, &dst, rc)) <= 0)
         return got;
-    thread_begin(r, rc, from, th, ev, out, &d);
+    if (thread_room(b, out, nev, rc->n) < 0)
+        return -ENOMEM;
+    thread_begin(r, rc, from, &b->threads[out->nthreads], b->events + nev, out, &d);
     decode_copy(&d, (const uint64_t(*)[2])rc->u, rc->n);
     return 1;
 }
@@ -967,12 +1022,7 @@ static int read_direct(const struct reader *r, uint64_t from, uint64_t budget,
     const uint32_t nrings = r->h.ring_count;
     /* Room for the rings in use now (a ring claimed meanwhile grows it),
      * so that a free ring costs nothing. */
-    uint64_t inuse = 0;
-    for (uint32_t i = 0; i < nrings; i++) {
-        const unsigned char *rh = shm_at(r, r->h.rings_off + (uint64_t)i * r->h.ring_hdr_size,
-                                         sizeof(struct fr_abi_ring));
-        inuse += ld32(rh + offsetof(struct fr_abi_ring, state)) != FR_ABI_RING_FREE;
-    }
+    uint64_t inuse = rings_in_use(r);
     uint64_t room = inuse < budget / cap ? inuse * cap : budget;
     if (reserve((void **)&b->rings, &b->rings_cap, 1, sizeof *b->rings) < 0 ||
         reserve((void **)&b->threads, &b->threads_cap, (size_t)inuse, sizeof *b->threads) < 0 ||
@@ -986,18 +1036,7 @@ static int read_direct(const struct reader *r, uint64_t from, uint64_t budget,
     size_t nev = 0;
     for (uint32_t i = 0; i < nrings && total < budget; i++) {
         uint64_t want = cap < budget - total ? cap : budget - total;
-        /* A record is at least a unit, and a log holds at most
-         * FR_REC_LOG_PER_UNIT bytes of text per unit. */
-        if (reserve_keep((void **)&b->threads, &b->threads_cap, out->nthreads, out->nthreads + 1,
-                         sizeof *b->threads) < 0 ||
-            reserve_keep((void **)&b->events, &b->events_cap, nev, nev + (size_t)want,
-                         sizeof *b->events) < 0 ||
-            reserve_keep((void **)&b->text, &b->text_cap, out->text_len,
-                         out->text_len + (size_t)want * FR_REC_LOG_PER_UNIT, 1) < 0)
-            return -ENOMEM;
-        out->text = b->text;
-        struct trace_thread *th = &b->threads[out->nthreads];
-        int got = read_ring(r, i, want, from, b, b->rings, th, b->events + nev, out);
+        int got = read_ring(r, i, want, from, b, nev, out);
         if (got == -ENOMEM)
             return got;
         if (got <= 0) {
@@ -1005,7 +1044,7 @@ static int read_direct(const struct reader *r, uint64_t from, uint64_t budget,
             continue;
         }
         total += b->rings->n;
-        nev += th->n;
+        nev += b->threads[out->nthreads].n;
         out->nthreads++;
     }
     out->ring_bytes = total * FR_ABI_UNIT;

@@ -21,6 +21,7 @@
 #define WRITERS 2
 
 static _Atomic int done;
+static _Atomic int started; /* writers that have recorded */
 
 static uint64_t mix(uint64_t x)
 {
@@ -57,7 +58,8 @@ static void *writer(void *arg)
         seq++;
         make_msg(msg, seq);
         fr_log("stress", msg);
-        seq++;
+        if (seq++ == 1)
+            atomic_fetch_add_explicit(&started, 1, memory_order_relaxed);
     }
     return NULL;
 }
@@ -93,6 +95,10 @@ static void test_stress_snapshots_under_full_speed_writers_are_whole(void **stat
     struct reader r;
     while (reader_open(&r, fr__proc.base, fr__proc.size) != 0)
         sched_yield(); /* until the first event created the region */
+    /* and until both write: on a busy machine, 1000 snapshots of rings
+     * nobody writes yet can be over before the writers first run */
+    while (atomic_load_explicit(&started, memory_order_relaxed) < WRITERS)
+        sched_yield();
     uint64_t records = 0, max_lap = 0, snapshots_with_both = 0;
     uint64_t last_seq[WRITERS] = {0};
     uint32_t tids[WRITERS] = {0};

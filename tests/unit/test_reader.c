@@ -424,6 +424,45 @@ static void test_reader_buf_reads_like_a_fresh_read_and_keeps_its_memory(void **
     free(small);
 }
 
+static void test_reader_free_rings_cost_no_memory(void **state)
+{
+    (void)state;
+    /* Every ring in use made full of one-unit records (a region each),
+     * the rest left free: the decode needs room for exactly the rings in
+     * use, whichever of them come first. */
+    unsigned char *m = copy_region();
+    struct fr_abi_header *h = hdr(m);
+    const uint64_t cap = h->ring_bytes / FR_ABI_UNIT;
+    struct reader rd;
+    assert_int_equal(reader_open(&rd, m, fr__proc.size), 0);
+    uint64_t t0 = rd.clock.pts[rd.clock.n - 1].tsc; /* any time the clock converts */
+    size_t inuse = 0;
+    for (uint32_t i = 0; i < h->ring_count; i++) {
+        struct fr_abi_ring *r = (struct fr_abi_ring *)(m + h->rings_off + i * h->ring_hdr_size);
+        if (atomic_load(&r->state) == FR_ABI_RING_FREE)
+            continue;
+        uint64_t(*u)[2] = units_of(m, r);
+        for (uint64_t k = 0; k < cap; k++) {
+            u[k][0] = t0 + k;
+            u[k][1] = fr_rec_w1(k % 2 ? FR_REC_REGION_END : FR_REC_REGION_BEGIN, 0, 1, 0);
+        }
+        atomic_store(&r->start_pos, 0);
+        atomic_store(&r->seq, 2 * cap);
+        inuse++;
+    }
+    assert_true(inuse > 0 && inuse < h->ring_count);
+    struct reader_buf buf = {0};
+    struct trace_proc p;
+    assert_int_equal(reader_read_buf(&rd, NULL, &buf, &p), 0);
+    size_t n = 0;
+    for (size_t t = 0; t < p.nthreads; t++)
+        n += p.threads[t].n;
+    assert_int_equal(n, inuse * cap);
+    assert_int_equal(buf.events_cap, inuse * cap);
+    reader_buf_fini(&buf);
+    free(m);
+}
+
 int main(void)
 {
     assert_int_equal(fr_init("test_reader"), 0);
@@ -442,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_reader_newest_is_the_last_event_of_any_ring),
         cmocka_unit_test(test_reader_stats_count_threads_drops_and_span),
         cmocka_unit_test(test_reader_buf_reads_like_a_fresh_read_and_keeps_its_memory),
+        cmocka_unit_test(test_reader_free_rings_cost_no_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
