@@ -18,7 +18,7 @@
 
 
 /* Decode memory kept between snapshots at most (one 1 MiB ring decoded
- * takes 4.5 MiB): a snapshot of a larger process gives it back. */
+ * takes 3.5 MiB of events): a snapshot of a larger process gives it back. */
 #define SNAP_SPARE_MAX (16u << 20)
 
 /* The duration histogram's upper bounds, seconds (Prometheus buckets). */
