@@ -150,8 +150,11 @@ def test_sigkilled_process_stays_readable():
         died = tr.on(proc, INSTANT, "process died")
         assert len(died) == 1 and died[0]["ann"]["how"].startswith("died"), died
         # a normal exit says goodbye with its status, and the trace says so
-        b = App(d, "leaver", THREADS, REGIONS, then="exit")
-        b.proc.wait()
+        # (paused until registered: a process that exits before its first
+        # registration has nobody to say goodbye to)
+        b = App(d, "leaver", THREADS, REGIONS, then="pause")
+        frtest.wait_for(lambda: any(p["pid"] == b.pid for p in d.processes()), 5, "registration")
+        assert b.stop() == 0
         frtest.wait_for(lambda: any(p["pid"] == b.pid and p["state"] == "exited"
                                     for p in d.processes()), 5, "goodbye")
         st, _, body = d.get("/debug/flightrecorder?pid=%d" % b.pid)
