@@ -321,7 +321,6 @@ static void start_job(struct autosnap *a, struct rules_pending *p)
     struct scope sc = {p->scope_proc};
     if (!j || capture_pick(&j->cap, a->reg, in_scope, &sc) < 0) {
         free(j);
-        a->jobs_failed_early++;
         rules_done(a->rules, p, false);
         dlog("rule %s: out of memory for its snapshot", p->rule.name);
         free(p);

@@ -42,7 +42,6 @@ struct autosnap {
     void (*stopped)(struct autosnap *a);
     /* for /metrics */
     uint64_t triggers_unknown; /* TRIGGER messages naming no rule in force */
-    uint64_t jobs_failed_early; /* out of memory before a write began */
 };
 
 /* Opens the store (creating its directory; a directory that cannot be

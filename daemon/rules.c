@@ -336,7 +336,8 @@ static struct rule_state *state_of(const struct rules *r, const struct dconfig_r
     return i < r->n ? r->state[i] : NULL;
 }
 
-uint64_t rules_before_ns(const struct rules *r, const struct dconfig_rule *rule)
+/* The window before a trigger: rule->before_ns, or the recording window. */
+static uint64_t before_ns(const struct rules *r, const struct dconfig_rule *rule)
 {
     return rule->before_ns ? rule->before_ns : r->window_ns;
 }
@@ -443,7 +444,7 @@ enum rules_verdict rules_offer(struct rules *r, const struct dconfig_rule *rule,
     p->scope_proc = scope;
     p->fired_ns = now_ns;
     p->due_ns = now_ns + rule->after_ns;
-    uint64_t before = rules_before_ns(r, rule);
+    uint64_t before = before_ns(r, rule);
     p->from_ns = t->mono_ns > before ? t->mono_ns - before : 1;
     pending_add(p, t);
     pending_insert(r, p);

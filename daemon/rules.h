@@ -138,7 +138,4 @@ const struct rule_stats *rules_stats(const struct rules *r, size_t i, const char
 uint64_t rules_retry_ns(const struct rules *r, const struct dconfig_rule *rule, uint64_t proc_id,
                         uint64_t now_ns);
 
-/* The window before a trigger: rule->before_ns, or the recording window. */
-uint64_t rules_before_ns(const struct rules *r, const struct dconfig_rule *rule);
-
 #endif

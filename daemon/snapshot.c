@@ -15,7 +15,6 @@
 #include <fnmatch.h>
 #include <malloc.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

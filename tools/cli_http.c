@@ -221,3 +221,18 @@ int cli_query_append(char *q, size_t cap, const char *key, const char *val)
     }
     return 0;
 }
+
+int cli_write_fd(void *arg, const char *buf, size_t len)
+{
+    int fd = *(const int *)arg;
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}

@@ -35,6 +35,10 @@ struct cli_response {
 int cli_request(const struct cli_target *t, const char *method, const char *path,
                 struct cli_response *r, char *why, size_t whylen);
 
+/* An on_body that writes the body to the descriptor *(int *)arg, all of
+ * it (retrying short writes and EINTR). Returns 0 or -errno. */
+int cli_write_fd(void *arg, const char *buf, size_t len);
+
 /* Appends "?key=val" (or "&key=val") to the query string q (cap bytes),
  * percent-encoding val. Returns 0, or -1 when it does not fit. */
 int cli_query_append(char *q, size_t cap, const char *key, const char *val);

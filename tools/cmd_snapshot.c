@@ -55,16 +55,7 @@ static int on_body(void *arg, const char *buf, size_t len)
 {
     struct out *o = arg;
     int err = open_out(o);
-    while (!err && len) {
-        ssize_t n = write(o->fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return err;
+    return err ? err : cli_write_fd(&o->fd, buf, len);
 }
 
 int cmd_snapshot(const struct cli_target *t, int argc, char **argv)

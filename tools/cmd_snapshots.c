@@ -10,21 +10,6 @@
 
 #include "tools/cli.h"
 
-static int to_fd(void *arg, const char *buf, size_t len)
-{
-    int fd = *(int *)arg;
-    while (len) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int get(const struct cli_target *t, const char *name, const char *out)
 {
     char path[512], q[400] = "";
@@ -38,7 +23,7 @@ static int get(const struct cli_target *t, const char *name, const char *out)
         if (fd < 0)
             return cli_fail("snapshots: cannot create %s: %s", out, strerror(errno));
     }
-    struct cli_response r = {.on_body = to_fd, .arg = &fd};
+    struct cli_response r = {.on_body = cli_write_fd, .arg = &fd};
     char why[256];
     int err = cli_request(t, "GET", path, &r, why, sizeof why);
     if (fd > 1)
@@ -70,7 +55,7 @@ int cmd_snapshots(const struct cli_target *t, int argc, char **argv)
             return cli_fail("snapshots: unknown option %s", argv[i]) + 1;
     }
     int fd = 1;
-    struct cli_response r = {.on_body = to_fd, .arg = &fd};
+    struct cli_response r = {.on_body = cli_write_fd, .arg = &fd};
     char why[256];
     if (cli_request(t, "GET", path, &r, why, sizeof why) < 0)
         return cli_fail("%s", why);

@@ -5,12 +5,6 @@
 
 #include "tools/cli.h"
 
-static int to_stdout(void *arg, const char *buf, size_t len)
-{
-    (void)arg;
-    return fwrite(buf, 1, len, stdout) == len ? 0 : -5;
-}
-
 int cmd_status(const struct cli_target *t, int argc, char **argv)
 {
     const char *path = "/debug/flightrecorder/processes?format=text";
@@ -20,7 +14,8 @@ int cmd_status(const struct cli_target *t, int argc, char **argv)
         else
             return cli_fail("status: unknown option %s", argv[i]) + 1;
     }
-    struct cli_response r = {.on_body = to_stdout};
+    int out = 1;
+    struct cli_response r = {.on_body = cli_write_fd, .arg = &out};
     char why[256];
     if (cli_request(t, "GET", path, &r, why, sizeof why) < 0)
         return cli_fail("%s", why);

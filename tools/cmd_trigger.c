@@ -6,12 +6,6 @@
 
 #include "tools/cli.h"
 
-static int to_stdout(void *arg, const char *buf, size_t len)
-{
-    (void)arg;
-    return fwrite(buf, 1, len, stdout) == len ? 0 : -5;
-}
-
 int cmd_trigger(const struct cli_target *t, int argc, char **argv)
 {
     char query[1024] = "";
@@ -26,7 +20,8 @@ int cmd_trigger(const struct cli_target *t, int argc, char **argv)
     }
     char path[1100];
     snprintf(path, sizeof path, "/debug/flightrecorder/trigger%s", query);
-    struct cli_response r = {.on_body = to_stdout};
+    int out = 1;
+    struct cli_response r = {.on_body = cli_write_fd, .arg = &out};
     char why[256];
     if (cli_request(t, "POST", path, &r, why, sizeof why) < 0)
         return cli_fail("%s", why);

@@ -132,6 +132,26 @@ class Daemon:
         assert st == 200, body
         return json.loads(body)
 
+    def wait_process(self, pid, state=None, timeout=5):
+        """Waits until the daemon lists pid (in state, when given): a
+        process says it is ready before its library has registered."""
+        wait_for(lambda: any(p["pid"] == pid and (state is None or p["state"] == state)
+                             for p in self.processes()), timeout,
+                 "pid %d %s" % (pid, state or "registered"))
+
+
+def with_daemon(fn, **kw):
+    """Runs fn(d) with a started Daemon(**kw); prints its log when fn
+    fails, cleans up always."""
+    d = Daemon(**kw).start()
+    try:
+        fn(d)
+    except Exception:
+        print("---- flightrecd log ----\n" + d.log_text())
+        raise
+    finally:
+        d.cleanup()
+
 
 class App:
     """fr-testapp registered with a daemon; see tests/integration/testapp.c.

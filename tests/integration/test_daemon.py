@@ -19,15 +19,7 @@ from frtest import App, Daemon, Trace, SLICE_BEGIN, SLICE_END, INSTANT, COUNTER
 THREADS, REGIONS = 3, 10
 
 
-def with_daemon(fn, **kw):
-    d = Daemon(**kw).start()
-    try:
-        fn(d)
-    except Exception:
-        print("---- flightrecd log ----\n" + d.log_text())
-        raise
-    finally:
-        d.cleanup()
+with_daemon = frtest.with_daemon
 
 
 def check_app_in_perfetto(tr, app):
@@ -153,10 +145,9 @@ def test_sigkilled_process_stays_readable():
         # (paused until registered: a process that exits before its first
         # registration has nobody to say goodbye to)
         b = App(d, "leaver", THREADS, REGIONS, then="pause")
-        frtest.wait_for(lambda: any(p["pid"] == b.pid for p in d.processes()), 5, "registration")
+        d.wait_process(b.pid)
         assert b.stop() == 0
-        frtest.wait_for(lambda: any(p["pid"] == b.pid and p["state"] == "exited"
-                                    for p in d.processes()), 5, "goodbye")
+        d.wait_process(b.pid, "exited")
         st, _, body = d.get("/debug/flightrecorder?pid=%d" % b.pid)
         tr = Trace(body)
         proc = {u for u, t in tr.tracks.items() if t["kind"] == "process"}
@@ -180,8 +171,7 @@ def test_daemon_restart_serves_running_processes_again():
         time.sleep(0.3)
         d.start()
         t0 = time.monotonic()
-        frtest.wait_for(lambda: any(p["pid"] == a.pid for p in d.processes()), 5,
-                        "re-registration after restart")
+        d.wait_process(a.pid)
         took = time.monotonic() - t0
         assert took < 2.0, "re-registered after %.2fs" % took
         st, _, body = d.get("/debug/flightrecorder?pid=%d" % a.pid)
@@ -424,7 +414,7 @@ def test_hostile_clients_cannot_crash_or_stall_the_daemon():
         # the daemon still serves and still registers a real process
         assert d.get("/healthz")[0] == 200
         a = App(d, "honest", THREADS, REGIONS)
-        frtest.wait_for(lambda: any(p["pid"] == a.pid for p in d.processes()), 5, "registration")
+        d.wait_process(a.pid)
         st, _, body = d.get("/debug/flightrecorder?pid=%d" % a.pid)
         assert st == 200
         check_app_in_perfetto(Trace(body), a)
@@ -462,7 +452,7 @@ def test_process_started_before_the_daemon_is_served_with_its_past():
         time.sleep(0.3)
         d.start()
         t0 = time.monotonic()
-        frtest.wait_for(lambda: any(p["pid"] == a.pid for p in d.processes()), 5, "registration")
+        d.wait_process(a.pid)
         assert time.monotonic() - t0 < 2.0
         st, _, body = d.get("/debug/flightrecorder")
         assert st == 200

@@ -25,15 +25,10 @@ def store_config(rules, store="", limits=""):
 
 
 def with_daemon(fn, rules, store="", limits="", **kw):
-    d = Daemon(extra_config=store_config(rules, store, limits), **kw).start()
-    d.store = os.path.join(d.dir, "snapshots")
-    try:
+    def run(d):
+        d.store = os.path.join(d.dir, "snapshots")
         fn(d)
-    except Exception:
-        print("---- flightrecd log ----\n" + d.log_text())
-        raise
-    finally:
-        d.cleanup()
+    frtest.with_daemon(run, extra_config=store_config(rules, store, limits), **kw)
 
 
 class SloApp:
@@ -49,8 +44,7 @@ class SloApp:
         assert line.startswith("ready "), "fr-sloapp said %r" % line
         self.pid = self.proc.pid
         App.running.append(self.proc)
-        frtest.wait_for(lambda: any(p["pid"] == self.pid for p in d.processes()), 5,
-                        "registration of fr-sloapp")
+        d.wait_process(self.pid)
         time.sleep(0.3)  # WELCOME reached the library, which applied the rules
 
     def go(self, timeout=120):
@@ -71,9 +65,7 @@ class SloApp:
 
 
 def registered(d, app):
-    """Waits until the daemon holds app (fr-testapp says ready first)."""
-    frtest.wait_for(lambda: any(p["pid"] == app.pid for p in d.processes()), 5,
-                    "registration of pid %d" % app.pid)
+    d.wait_process(app.pid)
     return app
 
 
@@ -289,14 +281,11 @@ def test_sigkilled_process_fires_the_exit_rule_with_its_last_seconds():
 
     def run(d):
         calm = App(d, "calm", threads=2, regions=2, then="pause")
-        frtest.wait_for(lambda: any(p["pid"] == calm.pid for p in d.processes()), 5,
-                        "registration of calm")
+        d.wait_process(calm.pid)
         assert calm.stop() == 0  # exits 0 with a goodbye: no rule
-        frtest.wait_for(lambda: any(p["pid"] == calm.pid and p["state"] == "exited"
-                                    for p in d.processes()), 5, "calm's goodbye")
+        d.wait_process(calm.pid, "exited")
         app = App(d, "victim", threads=2, regions=5, then="pause")
-        frtest.wait_for(lambda: any(p["pid"] == app.pid for p in d.processes()), 5,
-                        "registration of the victim")
+        d.wait_process(app.pid)
         app.proc.kill()
         app.proc.wait(10)
         files = wait_files(d, 1, 5)
@@ -378,6 +367,29 @@ def test_json_store_format_writes_chrome_json():
         assert sidecar(files[0])["format"] == "json"
         app.stop()
     with_daemon(run, MANUAL, store="  format: json\n")
+
+
+def test_log_rule_fires_on_its_category():
+    rules = """  - name: errors
+    on: log
+    match: "err*"
+    after: 100ms
+"""
+
+    def run(d):
+        app = SloApp(d, extra=["--requests", "3", "--log-error"])
+        app.go()
+        files = wait_files(d, 1, 5)
+        meta = sidecar(files[0])
+        assert meta["rule"] == "errors" and meta["on"] == "log", meta
+        assert meta["triggers"][0]["subject"] == "error", meta
+        assert meta["threshold_ns"] is None and meta["measured_ns"] is None, meta
+        tr = Trace(open(files[0], "rb").read())
+        marks = tr.on(tr.thread_tracks(app.pid), INSTANT, "trigger: errors")
+        assert len(marks) == 1 and marks[0]["ann"]["on"] == "log", marks
+        # the log "started" (category app) fired nothing
+        assert metric(d, "flightrec_triggers_total", rule="errors") == 1
+    with_daemon(run, rules)
 
 
 def test_manual_trigger_cooldown_answers_429():

@@ -185,5 +185,69 @@ static inline void cut_end(void *arg)
     fr_task_end(c->late);
 }
 
+/* What the content tests of both encoders record: nested regions, a log,
+ * a wait, counters and a flow between two threads, and a flow that never
+ * ends. */
+static inline void et_producer(void *arg)
+{
+    (void)arg;
+    fr_thread_name("producer");
+    fr_region_begin("outer");
+    fr_region_begin("inner");
+    fr_log("db", "connected to primary");
+    fr_wait_begin(FR_WAIT_LOCK, "db_lock");
+    fr_wait_end();
+    fr_region_end();
+    fr_counter("queue_depth", 3);
+    fr_flow_begin(42);
+    fr_region_end();
+    fr_counter("queue_depth", -5);
+}
+
+static inline void et_consumer(void *arg)
+{
+    (void)arg;
+    fr_thread_name("consumer");
+    fr_region_begin("consume");
+    fr_flow_end(42);
+    fr_region_end();
+    fr_counter("queue_depth", 7);
+    fr_flow_begin(99); /* never ends: no arrow */
+}
+
+/* Two processes from this process's region, as the daemon would write
+ * them one at a time: all of it, and its last 2 ms (cut slices) under
+ * pid 4343, dead. */
+struct et_two {
+    struct reader r;
+    struct reader_opts o[2];
+    struct window_input in[2];
+    struct trace_proc tp[2];
+};
+
+/* Reads both into t->tp (t->in points at them). Returns 0 or -errno. */
+static inline int et_two_read(struct et_two *t)
+{
+    memset(t, 0, sizeof *t);
+    int err = reader_open(&t->r, fr__proc.base, fr__proc.size);
+    if (err < 0)
+        return err;
+    uint64_t newest = reader_newest(&t->r);
+    t->o[1].from_ns = newest - 2000000;
+    t->in[1] = (struct window_input){
+        .pid = 4343, .from_ns = t->o[1].from_ns, .ended = WINDOW_DIED, .ended_ns = newest};
+    for (size_t k = 0; k < 2; k++) {
+        if ((err = reader_read(&t->r, &t->o[k], &t->tp[k])) < 0)
+            return err;
+        t->in[k].proc = &t->tp[k];
+    }
+    return 0;
+}
+
+static inline void et_two_fini(struct et_two *t)
+{
+    trace_proc_free(&t->tp[0]);
+    trace_proc_free(&t->tp[1]);
+}
 
 #endif

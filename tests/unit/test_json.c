@@ -82,37 +82,10 @@ static void has_ts(const struct sink_mem *doc, uint64_t ns)
 
 /* ---- everything at once, exactly ---- */
 
-static void producer(void *arg)
-{
-    (void)arg;
-    fr_thread_name("producer");
-    fr_region_begin("outer");
-    fr_region_begin("inner");
-    fr_log("db", "connected to primary");
-    fr_wait_begin(FR_WAIT_LOCK, "db_lock");
-    fr_wait_end();
-    fr_region_end();
-    fr_counter("queue_depth", 3);
-    fr_flow_begin(42);
-    fr_region_end();
-    fr_counter("queue_depth", -5);
-}
-
-static void consumer(void *arg)
-{
-    (void)arg;
-    fr_thread_name("consumer");
-    fr_region_begin("consume");
-    fr_flow_end(42);
-    fr_region_end();
-    fr_counter("queue_depth", 7);
-    fr_flow_begin(99); /* never ends: no arrow */
-}
-
 static void test_json_content_is_exact(void **state)
 {
     (void)state;
-    uint32_t tids[2] = {tu_on_thread(producer, NULL), tu_on_thread(consumer, NULL)};
+    uint32_t tids[2] = {tu_on_thread(et_producer, NULL), tu_on_thread(et_consumer, NULL)};
     read_all();
     struct trace_thread th[2];
     struct trace_proc view;
@@ -321,7 +294,7 @@ static void test_json_hostile_names_and_1k_logs_stay_valid(void **state)
 static void test_json_same_input_gives_same_bytes_in_any_chunks(void **state)
 {
     (void)state;
-    tu_on_thread(producer, NULL);
+    tu_on_thread(et_producer, NULL);
     read_all();
     struct window_input in = {&P, 0, 0};
     struct sink_mem a, b, c;
@@ -340,7 +313,7 @@ static void test_json_same_input_gives_same_bytes_in_any_chunks(void **state)
 static void test_json_two_processes_and_loss_counts(void **state)
 {
     (void)state;
-    uint32_t tid = tu_on_thread(consumer, NULL);
+    uint32_t tid = tu_on_thread(et_consumer, NULL);
     read_all();
     struct trace_thread th[1];
     struct trace_proc v1, v2;
@@ -409,22 +382,12 @@ static void test_json_trigger_is_an_instant_and_marks_its_slice(void **state)
 static void test_json_one_process_at_a_time_gives_the_same_bytes(void **state)
 {
     (void)state;
-    tu_on_thread(producer, NULL);
-    struct reader r;
-    assert_int_equal(reader_open(&r, fr__proc.base, fr__proc.size), 0);
-    uint64_t newest = reader_newest(&r);
-    /* two processes from one region: all of it, and its last 2 ms (cut
-     * slices) under another pid, dead */
-    struct reader_opts o[2] = {{0}, {.from_ns = newest - 2000000}};
-    struct window_input in[2] = {
-        {.pid = 0},
-        {.pid = 4343, .from_ns = o[1].from_ns, .ended = WINDOW_DIED, .ended_ns = newest},
-    };
-    struct trace_proc tp[2];
-    for (size_t k = 0; k < 2; k++) {
-        assert_int_equal(reader_read(&r, &o[k], &tp[k]), 0);
-        in[k].proc = &tp[k];
-    }
+    tu_on_thread(et_producer, NULL);
+    struct et_two two;
+    assert_int_equal(et_two_read(&two), 0);
+    struct reader *r = &two.r;
+    struct reader_opts *o = two.o;
+    struct window_input *in = two.in;
     struct sink_mem whole, parts = {0};
     assert_int_equal(et_encode(json_encode, in, 2, 0, &whole), 0);
 
@@ -435,7 +398,7 @@ static void test_json_one_process_at_a_time_gives_the_same_bytes(void **state)
     for (size_t k = 0; k < 2; k++) {
         struct trace_proc p;
         struct window_input one = in[k];
-        assert_int_equal(reader_read_buf(&r, &o[k], &buf, &p), 0);
+        assert_int_equal(reader_read_buf(r, &o[k], &buf, &p), 0);
         one.proc = &p;
         assert_int_equal(json_add(e, &one), 0);
     }
@@ -443,8 +406,7 @@ static void test_json_one_process_at_a_time_gives_the_same_bytes(void **state)
     assert_int_equal(parts.len, whole.len);
     assert_memory_equal(parts.data, whole.data, whole.len);
     reader_buf_fini(&buf);
-    trace_proc_free(&tp[0]);
-    trace_proc_free(&tp[1]);
+    et_two_fini(&two);
     sink_mem_fini(&whole);
     sink_mem_fini(&parts);
 }

@@ -25,8 +25,6 @@ static void publish(const struct fr_abi_rule *r, unsigned n)
     assert_int_equal(tu_publish_rules(r, n), n);
 }
 
-#define rule tu_rule
-
 /* The trigger records on this thread since the test began, in order. */
 static uint64_t since;
 
@@ -54,7 +52,7 @@ static fr_task_id task_of(const char *name, uint64_t ns)
 static void test_task_1ms_over_fires_1ms_under_does_not(void **state)
 {
     (void)state;
-    struct fr_abi_rule r[] = {rule("slow-orders", FR_ABI_RULE_TASK, "GET /orders*", 500 * MS)};
+    struct fr_abi_rule r[] = {tu_rule("slow-orders", FR_ABI_RULE_TASK, "GET /orders*", 500 * MS)};
     publish(r, 1);
     task_of("GET /orders", 499 * MS);
     task_of("GET /users", 900 * MS); /* another name: no rule */
@@ -81,7 +79,7 @@ static void test_task_1ms_over_fires_1ms_under_does_not(void **state)
 static void test_names_interned_after_the_rules_are_matched_too(void **state)
 {
     (void)state;
-    struct fr_abi_rule r[] = {rule("r", FR_ABI_RULE_TASK, "late name *", 10 * MS)};
+    struct fr_abi_rule r[] = {tu_rule("r", FR_ABI_RULE_TASK, "late name *", 10 * MS)};
     publish(r, 1);
     char name[32];
     snprintf(name, sizeof name, "late name %d", 7); /* dynamic: interned now */
@@ -97,10 +95,10 @@ static void test_regions_waits_and_logs_fire_by_kind(void **state)
 {
     (void)state;
     struct fr_abi_rule r[] = {
-        rule("region", FR_ABI_RULE_REGION, "parse", 1 * MS),
-        rule("wait", FR_ABI_RULE_WAIT, "db", 1 * MS),
-        rule("log", FR_ABI_RULE_LOG, "error", 0),
-        rule("task-parse", FR_ABI_RULE_TASK, "parse", 1 * MS), /* same name, other kind */
+        tu_rule("region", FR_ABI_RULE_REGION, "parse", 1 * MS),
+        tu_rule("wait", FR_ABI_RULE_WAIT, "db", 1 * MS),
+        tu_rule("log", FR_ABI_RULE_LOG, "error", 0),
+        tu_rule("task-parse", FR_ABI_RULE_TASK, "parse", 1 * MS), /* same name, other kind */
     };
     publish(r, 4);
     fr_region_begin("parse");
@@ -128,9 +126,9 @@ static void test_regions_waits_and_logs_fire_by_kind(void **state)
 static void test_a_new_table_replaces_the_old_one(void **state)
 {
     (void)state;
-    struct fr_abi_rule r[] = {rule("a", FR_ABI_RULE_TASK, "t", 10 * MS)};
+    struct fr_abi_rule r[] = {tu_rule("a", FR_ABI_RULE_TASK, "t", 10 * MS)};
     publish(r, 1);
-    r[0] = rule("b", FR_ABI_RULE_TASK, "t", 100 * MS);
+    r[0] = tu_rule("b", FR_ABI_RULE_TASK, "t", 100 * MS);
     publish(r, 1);
     task_of("t", 50 * MS); /* over a's threshold, under b's */
     publish(NULL, 0);

@@ -81,37 +81,10 @@ static void no_bad_ends(const struct pt_trace *t, size_t want_open)
 
 /* ---- everything at once, exactly ---- */
 
-static void producer(void *arg)
-{
-    (void)arg;
-    fr_thread_name("producer");
-    fr_region_begin("outer");
-    fr_region_begin("inner");
-    fr_log("db", "connected to primary");
-    fr_wait_begin(FR_WAIT_LOCK, "db_lock");
-    fr_wait_end();
-    fr_region_end();
-    fr_counter("queue_depth", 3);
-    fr_flow_begin(42);
-    fr_region_end();
-    fr_counter("queue_depth", -5);
-}
-
-static void consumer(void *arg)
-{
-    (void)arg;
-    fr_thread_name("consumer");
-    fr_region_begin("consume");
-    fr_flow_end(42);
-    fr_region_end();
-    fr_counter("queue_depth", 7);
-    fr_flow_begin(99); /* never ends: an instant without an arrow */
-}
-
 static void test_perfetto_content_is_exact(void **state)
 {
     (void)state;
-    uint32_t tids[2] = {tu_on_thread(producer, NULL), tu_on_thread(consumer, NULL)};
+    uint32_t tids[2] = {tu_on_thread(et_producer, NULL), tu_on_thread(et_consumer, NULL)};
     read_all();
     struct trace_thread th[2];
     struct trace_proc view;
@@ -497,7 +470,7 @@ static void test_perfetto_hostile_names_and_1k_logs_stay_valid(void **state)
 static void test_perfetto_same_input_gives_same_bytes_in_any_chunks(void **state)
 {
     (void)state;
-    tu_on_thread(producer, NULL);
+    tu_on_thread(et_producer, NULL);
     read_all();
     struct window_input in = {&P, 0, 0};
     struct sink_mem a, b, c;
@@ -519,7 +492,7 @@ static void test_perfetto_same_input_gives_same_bytes_in_any_chunks(void **state
 static void test_perfetto_two_processes_and_loss_counts(void **state)
 {
     (void)state;
-    uint32_t tids[2] = {tu_on_thread(producer, NULL), tu_on_thread(consumer, NULL)};
+    uint32_t tids[2] = {tu_on_thread(et_producer, NULL), tu_on_thread(et_consumer, NULL)};
     read_all();
     struct trace_thread th[2];
     struct trace_proc v1, v2;
@@ -573,7 +546,7 @@ static int failing_write(void *ctx, const void *buf, size_t len)
 static void test_perfetto_sink_failure_stops_the_encoder(void **state)
 {
     (void)state;
-    tu_on_thread(producer, NULL);
+    tu_on_thread(et_producer, NULL);
     read_all();
     struct window_input in = {&P, 0, 0};
     int calls = 0;
@@ -585,7 +558,7 @@ static void test_perfetto_sink_failure_stops_the_encoder(void **state)
 static void test_perfetto_empty_window_and_no_process(void **state)
 {
     (void)state;
-    tu_on_thread(producer, NULL);
+    tu_on_thread(et_producer, NULL);
     read_all();
     struct window_input in = {&P, 0, UINT64_MAX}; /* a window after everything */
     struct sink_mem m;
@@ -608,22 +581,13 @@ static void test_perfetto_empty_window_and_no_process(void **state)
 static void test_perfetto_one_process_at_a_time_gives_the_same_bytes(void **state)
 {
     (void)state;
-    tu_on_thread(producer, NULL);
-    struct reader r;
-    assert_int_equal(reader_open(&r, fr__proc.base, fr__proc.size), 0);
-    uint64_t newest = reader_newest(&r);
-    /* two processes from one region: all of it, and its last 2 ms (cut
-     * slices) under another pid, dead */
-    struct reader_opts o[2] = {{0}, {.from_ns = newest - 2000000}};
-    struct window_input in[2] = {
-        {.pid = 0},
-        {.pid = 4343, .from_ns = o[1].from_ns, .ended = WINDOW_DIED, .ended_ns = newest},
-    };
-    struct trace_proc tp[2];
-    for (size_t k = 0; k < 2; k++) {
-        assert_int_equal(reader_read(&r, &o[k], &tp[k]), 0);
-        in[k].proc = &tp[k];
-    }
+    tu_on_thread(et_producer, NULL);
+    struct et_two two;
+    assert_int_equal(et_two_read(&two), 0);
+    struct reader *r = &two.r;
+    struct reader_opts *o = two.o;
+    struct window_input *in = two.in;
+    struct trace_proc *tp = two.tp;
     struct sink_mem whole, parts = {0};
     assert_int_equal(et_encode(perfetto_encode, in, 2, 0, &whole), 0);
 
@@ -635,7 +599,7 @@ static void test_perfetto_one_process_at_a_time_gives_the_same_bytes(void **stat
     for (size_t k = 0; k < 2; k++) {
         struct trace_proc p;
         struct window_input one = in[k];
-        assert_int_equal(reader_read_buf(&r, &o[k], &buf, &p), 0);
+        assert_int_equal(reader_read_buf(r, &o[k], &buf, &p), 0);
         one.proc = &p;
         assert_int_equal(perfetto_add(e, &one), 0);
     }
@@ -643,8 +607,7 @@ static void test_perfetto_one_process_at_a_time_gives_the_same_bytes(void **stat
     assert_int_equal(parts.len, whole.len);
     assert_memory_equal(parts.data, whole.data, whole.len);
     reader_buf_fini(&buf);
-    trace_proc_free(&tp[0]);
-    trace_proc_free(&tp[1]);
+    et_two_fini(&two);
     sink_mem_fini(&whole);
     sink_mem_fini(&parts);
 }
