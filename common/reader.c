@@ -177,13 +177,15 @@ void reader_clock_slopes(struct reader_clock *c)
                                 (c->pts[i + 1].tsc - c->pts[i].tsc));
 }
 
-/* One segment of the clock table: t converts as mono + (t - tsc) *
- * mult, rounded. The last segment also covers what comes after its end
- * (extrapolated forward, as the newest events of a process usually are),
- * up to CLOCK_VALUE_MAX. For t in [tsc, tsc + span] that is exact in 64
- * bits (span is cut where it would not be); seg_convert() does the rest. */
+/* One segment of the clock table: t converts as mono + ((t - tsc) *
+ * mult + rnd) >> 32, rnd starting at 2^31 (rounding). The last segment
+ * also covers what comes after its end (extrapolated forward, as the
+ * newest events of a process usually are), up to CLOCK_VALUE_MAX. For t
+ * in [tsc, tsc + span] that is exact in 64 bits (span is cut where it
+ * would not be); seg_convert() does the rest, and seg_next() moves tsc
+ * forward, up to end, without changing a single result. */
 struct clock_seg {
-    uint64_t tsc, span, mono, mult;
+    uint64_t tsc, span, mono, mult, rnd, end;
 };
 
 static inline uint64_t seg_convert(const struct clock_seg *s, uint64_t t)
@@ -192,21 +194,22 @@ static inline uint64_t seg_convert(const struct clock_seg *s, uint64_t t)
      * 128 bits; the sum saturates (a hostile t far in the future). */
     unsigned __int128 v =
         (unsigned __int128)s->mono +
-        (((unsigned __int128)(t - s->tsc) * s->mult + (UINT64_C(1) << 31)) >> 32);
+        (((unsigned __int128)(t - s->tsc) * s->mult + s->rnd) >> 32);
     return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
 }
 
 /* seg_convert() for t in [tsc, tsc + span]. */
 static inline uint64_t seg_convert64(const struct clock_seg *s, uint64_t t)
 {
-    return s->mono + (((t - s->tsc) * s->mult + (UINT64_C(1) << 31)) >> 32);
+    return s->mono + (((t - s->tsc) * s->mult + s->rnd) >> 32);
 }
 
 /* Sets s->span for a segment that ends at `to`: as far as the product
  * stays below 2^64 and the sum below 2^64. */
 static void seg_span(struct clock_seg *s, uint64_t to)
 {
-    uint64_t lim = s->mult ? (UINT64_MAX - (UINT64_C(1) << 31)) / s->mult : UINT64_MAX;
+    s->end = to;
+    uint64_t lim = s->mult ? (UINT64_MAX - s->rnd) / s->mult : UINT64_MAX;
     s->span = to - s->tsc < lim ? to - s->tsc : lim;
     if (to < s->tsc || s->mono > UINT64_MAX / 2)
         s->span = 0; /* only t == tsc: mono itself */
@@ -228,7 +231,8 @@ static uint64_t convert_before(const struct reader_clock *c, uint64_t t)
 static uint64_t seg_find(const struct reader_clock *c, uint64_t t, struct clock_seg *s)
 {
     if (c->identity) {
-        *s = (struct clock_seg){.tsc = t, .mono = t, .mult = UINT64_C(1) << 32};
+        *s = (struct clock_seg){
+            .tsc = t, .mono = t, .mult = UINT64_C(1) << 32, .rnd = UINT64_C(1) << 31};
         seg_span(s, UINT64_MAX);
         return t;
     }
@@ -249,8 +253,35 @@ static uint64_t seg_find(const struct reader_clock *c, uint64_t t, struct clock_
     s->tsc = c->pts[lo].tsc;
     s->mono = c->pts[lo].mono_ns;
     s->mult = c->mult[lo];
+    s->rnd = UINT64_C(1) << 31;
     seg_span(s, hi == c->n - 1 ? CLOCK_VALUE_MAX : c->pts[hi].tsc - 1);
     return seg_convert(s, t);
+}
+
+/* For a t past s's span: a segment whose 64-bit span holds t. Within
+ * the same segment of the table (a process running more than a few
+ * seconds past its newest calibration point, with a 64-bit span of about
+ * 2^64 / mult ticks, 4 s at 2.5 GHz) the base moves to t, carrying the
+ * quotient into mono and the remainder into rnd, so that every later
+ * conversion is bit for bit the one from the table's point: a rebase
+ * per span, not a search and a division per event. */
+static uint64_t seg_next(const struct reader_clock *c, uint64_t t, struct clock_seg *s)
+{
+    if (t >= s->tsc && t <= s->end && s->span > 0) {
+        /* a quarter span of slack below t, for a record a little older
+         * than the one before it */
+        uint64_t b = t - (t - s->tsc < s->span / 4 ? t - s->tsc : s->span / 4);
+        unsigned __int128 v = (unsigned __int128)(b - s->tsc) * s->mult + s->rnd;
+        unsigned __int128 mono = (unsigned __int128)s->mono + (v >> 32);
+        if (mono <= UINT64_MAX / 2) {
+            s->mono = (uint64_t)mono;
+            s->rnd = (uint64_t)v & UINT32_MAX;
+            s->tsc = b;
+            seg_span(s, s->end);
+            return seg_convert(s, t);
+        }
+    }
+    return seg_find(c, t, s);
 }
 
 uint64_t reader_clock_convert(const struct reader_clock *c, uint64_t t)
@@ -276,7 +307,7 @@ static inline uint64_t cursor_convert(struct clock_cursor *k, uint64_t t)
 {
     if (__builtin_expect(t - k->s.tsc <= k->s.span, 1))
         return seg_convert64(&k->s, t);
-    return seg_find(k->c, t, &k->s);
+    return seg_next(k->c, t, &k->s);
 }
 
 /* ---- memory ---- */
@@ -625,7 +656,7 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
     uint64_t last = d->last_ts, task = d->cur_task;
     /* d->clk.s, field by field, so that none of it lives in memory */
     uint64_t tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono,
-             mult = d->clk.s.mult;
+             mult = d->clk.s.mult, rnd = d->clk.s.rnd;
     uint64_t rec[FR_REC_MAX_UNITS][2];
     size_t pos = 0;
     while (pos < nu) {
@@ -635,11 +666,12 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
             /* decode() of a one-unit record with nothing but a header */
             uint64_t ts;
             if (__builtin_expect(w0 - tsc <= span, 1)) {
-                ts = mono + (((w0 - tsc) * mult + (UINT64_C(1) << 31)) >> 32);
+                ts = mono + (((w0 - tsc) * mult + rnd) >> 32);
             } else {
-                struct clock_seg seg = {tsc, span, mono, mult};
-                ts = seg_find(d->clk.c, w0, &seg);
-                tsc = seg.tsc, span = seg.span, mono = seg.mono, mult = seg.mult;
+                struct clock_seg *s = &d->clk.s;
+                *s = (struct clock_seg){tsc, span, mono, mult, rnd, s->end};
+                ts = seg_next(d->clk.c, w0, s);
+                tsc = s->tsc, span = s->span, mono = s->mono, mult = s->mult, rnd = s->rnd;
             }
             ts = ts < last ? last : ts;
             last = ts;
@@ -681,14 +713,15 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
             continue;
         }
         d->th->n = n, d->last_ts = last, d->cur_task = task;
-        d->clk.s = (struct clock_seg){tsc, span, mono, mult};
+        d->clk.s = (struct clock_seg){tsc, span, mono, mult, rnd, d->clk.s.end};
         decode(d, (const uint64_t(*)[2])rec, k);
         n = d->th->n, last = d->last_ts, task = d->cur_task;
-        tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono, mult = d->clk.s.mult;
+        tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono, mult = d->clk.s.mult,
+        rnd = d->clk.s.rnd;
         pos += k;
     }
     d->th->n = n, d->last_ts = last, d->cur_task = task;
-    d->clk.s = (struct clock_seg){tsc, span, mono, mult};
+    d->clk.s = (struct clock_seg){tsc, span, mono, mult, rnd, d->clk.s.end};
 }
 
 /* A copy made by copy_ring(), decoded. */

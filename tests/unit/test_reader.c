@@ -263,6 +263,56 @@ static void test_reader_refuses_a_clock_table_without_two_points(void **state)
     free(m);
 }
 
+/* Timestamps long past the newest calibration point (a process that
+ * runs for minutes on the points the daemon read at registration), some
+ * a little older than the one before: each converts exactly as the
+ * table says, whichever way the decoder steps its segments. */
+static void test_reader_converts_exactly_far_past_the_newest_point(void **state)
+{
+    (void)state;
+    if (hdr(fr__proc.base)->clock_source != FR_ABI_CLOCK_TSC)
+        skip();
+    unsigned char *m = copy_region();
+    struct fr_abi_clock_table *c = (struct fr_abi_clock_table *)(m + hdr(m)->clock_off);
+    const uint64_t t0 = 1000, t1 = t0 + (UINT64_C(1) << 30), mono0 = 1000000000;
+    const uint64_t pts[2][4] = {{t0, mono0, 1, 1}, {t1, mono0 + (t1 - t0) * 2 / 5, 1, 1}};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 4; k++)
+            atomic_store(&c->points[i][k], pts[i][k]);
+    atomic_store(&c->count, 2);
+
+    /* 0.4 ns a tick: a 64-bit span is about 10^10 ticks; 3 * 10^9
+     * apart, every fifth 10^9 back */
+    struct fr_abi_ring *r = ring_of(m, writer_tid);
+    uint64_t (*u)[2] = units_of(m, r);
+    uint64_t cap = hdr(m)->ring_bytes / FR_ABI_UNIT, head = atomic_load(&r->seq) / 2;
+    uint64_t t = t1, heads = 0, raw[256];
+    assert_true(head <= cap && cap <= 256);
+    for (uint64_t pos = 0; pos < head; pos++) {
+        if ((u[pos][1] & 0xff) == FR_REC_CONT)
+            continue;
+        t += heads % 5 == 4 ? -UINT64_C(1000000000) : UINT64_C(3000000000);
+        u[pos][0] = raw[heads++] = t;
+    }
+
+    struct reader rd;
+    struct trace_proc p;
+    assert_int_equal(reader_open(&rd, m, fr__proc.size), 0);
+    assert_int_equal(reader_read(&rd, NULL, &p), 0);
+    const struct trace_thread *th = tu_thread(&p, writer_tid);
+    assert_non_null(th);
+    assert_int_equal(th->n, heads);
+    assert_true(heads >= 15);
+    uint64_t want = 0;
+    for (size_t k = 0; k < th->n; k++) {
+        uint64_t v = reader_clock_convert(&rd.clock, raw[k]);
+        want = v > want ? v : want; /* a thread's times never decrease */
+        assert_int_equal(th->ev[k].ts, want);
+    }
+    trace_proc_free(&p);
+    free(m);
+}
+
 /* A writer inside a record while we copy: the oldest FR_REC_MAX_UNITS
  * units are given up, since it may be overwriting them. */
 static void fill_ring(void *arg)
@@ -476,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_reader_resyncs_after_a_broken_record),
         cmocka_unit_test(test_reader_ignores_bad_string_entries_and_ids),
         cmocka_unit_test(test_reader_refuses_a_clock_table_without_two_points),
+        cmocka_unit_test(test_reader_converts_exactly_far_past_the_newest_point),
         cmocka_unit_test(test_reader_drops_units_a_writer_may_be_overwriting),
         cmocka_unit_test(test_reader_window_keeps_the_last_seconds),
         cmocka_unit_test(test_reader_newest_is_the_last_event_of_any_ring),
