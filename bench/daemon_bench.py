@@ -319,15 +319,17 @@ def wait_registered(d, pids, timeout):
     frtest.wait_for(ok, timeout, "%d processes registered" % len(want))
 
 
-def start_writers(d, build):
-    """8 bench-fillapp processes, one writer thread, rings filled twice."""
+def start_writers(d, build, nprocs):
+    """8 writer threads in nprocs bench-fillapp processes (8 or 1), rings
+    filled twice."""
     env = d.env()
     env["FLIGHTREC_RING_BYTES"] = str(RING)
     events = 2 * RING // UNIT
     procs = []
-    for i in range(WRITERS):
+    for i in range(nprocs):
         procs.append(spawn([frtest.bin_path("bench-fillapp"), "--name", "fill-%d" % i,
-                            "--threads", "1", "--events", str(events), "--then", "pause"],
+                            "--threads", str(WRITERS // nprocs), "--events", str(events),
+                            "--then", "pause"],
                            env=env, stdout=subprocess.PIPE))
     for p in procs:
         line = p.stdout.readline().decode()
@@ -513,31 +515,44 @@ def spawn_time(argv, reps):
     return statistics.median(v)
 
 
-def bench_window(t, build, reps, idle_seconds, use_lttng):
+def bench_window(t, build, reps, idle_seconds, use_lttng, nprocs):
+    """The 8 MiB window in nprocs processes of 8 / nprocs threads; the
+    idle rows only when idle_seconds is not 0."""
     d = start_daemon()
     lt, lt_why, writers = None, "", []
     target_peak = 2 * WINDOW + 10 * MB
+    tag = "[%dx%d]" % (nprocs, WRITERS // nprocs)  # processes x threads each
+    table = t
+
+    class Tagged:
+        """Rows of items 1 and 2 say which shape they measured."""
+        def add(self, what, *rest):
+            if what[:1] in "12":
+                what = "%s %s %s" % (what[:1], tag, what[2:])
+            table.add(what, *rest)
+    t = Tagged()
     try:
-        log("8 MiB window: %d bench-fillapp, 1 writer thread, %d KiB rings filled twice"
-            % (WRITERS, RING // 1024))
-        writers += start_writers(d, build)
+        log("8 MiB window: %d bench-fillapp, %d writer thread(s) each, %d KiB rings filled twice"
+            % (nprocs, WRITERS // nprocs, RING // 1024))
+        writers += start_writers(d, build, nprocs)
         pid = d.proc.pid
         time.sleep(0.5)  # let the registration replies settle
-        idle = proc_status(pid)
-        own = idle["VmRSS"] - idle["RssShmem"]
-        t.add("2 RSS idle, 8 writers, own (VmRSS-RssShmem)",
-              "%s (anon %s, file %s)" % (mb(own), mb(idle["RssAnon"]), mb(idle["RssFile"])),
-              "", "<= 10 MB", ok(own <= 10 * MB))
-        t.add("2 RSS idle, mapped rings (RssShmem)", mb(idle["RssShmem"]), "", "", "-")
+        if idle_seconds:
+            idle = proc_status(pid)
+            own = idle["VmRSS"] - idle["RssShmem"]
+            t.add("2 RSS idle, 8 writers, own (VmRSS-RssShmem)",
+                  "%s (anon %s, file %s)" % (mb(own), mb(idle["RssAnon"]), mb(idle["RssFile"])),
+                  "", "<= 10 MB", ok(own <= 10 * MB))
+            t.add("2 RSS idle, mapped rings (RssShmem)", mb(idle["RssShmem"]), "", "", "-")
 
-        log("idle CPU: %g s without requests" % idle_seconds)
-        c0, s0 = cpu_ticks(pid), proc_status(pid)
-        time.sleep(idle_seconds)
-        c1, s1 = cpu_ticks(pid), proc_status(pid)
-        sw = (s1["voluntary_ctxt_switches"] + s1["nonvoluntary_ctxt_switches"]
-              - s0["voluntary_ctxt_switches"] - s0["nonvoluntary_ctxt_switches"])
-        t.add("3 CPU idle %g s (utime+stime; wakeups)" % idle_seconds,
-              "%d ticks (%d context switches)" % (c1 - c0, sw), "", "0 ticks", ok(c1 == c0))
+            log("idle CPU: %g s without requests" % idle_seconds)
+            c0, s0 = cpu_ticks(pid), proc_status(pid)
+            time.sleep(idle_seconds)
+            c1, s1 = cpu_ticks(pid), proc_status(pid)
+            sw = (s1["voluntary_ctxt_switches"] + s1["nonvoluntary_ctxt_switches"]
+                  - s0["voluntary_ctxt_switches"] - s0["nonvoluntary_ctxt_switches"])
+            t.add("3 CPU idle %g s (utime+stime; wakeups)" % idle_seconds,
+                  "%d ticks (%d context switches)" % (c1 - c0, sw), "", "0 ticks", ok(c1 == c0))
 
         if use_lttng:
             try:
@@ -756,6 +771,8 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=60)
     ap.add_argument("--procs", type=int, default=500)
     ap.add_argument("--no-lttng", action="store_true")
+    ap.add_argument("--shapes", default="8,1",
+                    help="window part: the 8 writer threads in 8 processes, 1, or both")
     ap.add_argument("--parts", default="window,many,encode",
                     help="which of window (1-3), many (4), encode (5) to run")
     a = ap.parse_args()
@@ -786,8 +803,14 @@ def main():
     load0 = os.getloadavg()[0]
     failed = []
     try:
-        for name, fn in (("window", lambda: bench_window(t, build, a.reps, a.idle_seconds,
-                                                          use_lttng)),
+        shapes = [int(x) for x in a.shapes.split(",")]
+        if any(n not in (1, 2, 4, 8) for n in shapes):
+            sys.exit("daemon_bench: --shapes takes 1, 2, 4 or 8 processes")
+
+        def window():
+            for k, n in enumerate(shapes):
+                bench_window(t, build, a.reps, a.idle_seconds if k == 0 else 0, use_lttng, n)
+        for name, fn in (("window", window),
                          ("many", lambda: bench_many(t, a.procs)),
                          ("encode", lambda: bench_encode(t, build))):
             if name not in a.parts.split(","):

@@ -494,9 +494,9 @@ static int thread_events(struct json_enc *j, uint32_t i)
     struct window_proc *w = j->w;
     const struct window_thread *wt = &w->threads[i];
     const struct trace_thread *t = wt->t;
-    int err = 0;
-    if (wt->lo >= t->n)
-        return 0;
+    int err = window_thread_load(w, i);
+    if (err < 0 || wt->lo >= t->n)
+        return err;
     set_thread(j, w->pid, wt->tid);
     j->trig = NULL;
     j->out = &j->side;
@@ -508,7 +508,7 @@ static int thread_events(struct json_enc *j, uint32_t i)
     }
     j->out = &j->b;
     for (size_t k = w->ncuts; err == 0 && k-- > 0;) { /* outermost first */
-        const struct trace_event *e = &t->ev[w->cuts[k]];
+        const struct trace_event *e = &w->cuts[k];
         err = slice_begin(j, w->start, e->type == FR_REC_WAIT_END, e->arg, e->name);
     }
     if (err == 0)
@@ -526,10 +526,10 @@ static int late_event(struct json_enc *j, const struct window_late *l)
         if (!f->linked)
             return 0; /* one end only: no arrow to draw */
         set_thread(j, w->pid, w->threads[f->thread].tid);
-        unsigned char *p = ev_start(j, f->e->type == FR_REC_FLOW_BEGIN ? 's' : 'f', l->ts);
+        unsigned char *p = ev_start(j, f->type == FR_REC_FLOW_BEGIN ? 's' : 'f', l->ts);
         p = LIT(p, ",\"cat\":\"flow\",\"name\":\"flow\",\"id\":");
-        p = put_hex(p, window_flow_id(w->pid, f->e->id));
-        if (f->e->type == FR_REC_FLOW_END)
+        p = put_hex(p, window_flow_id(w->pid, f->id));
+        if (f->type == FR_REC_FLOW_END)
             p = LIT(p, ",\"bp\":\"e\"");
         return ev_done(j, p);
     }
@@ -545,7 +545,7 @@ static int end_event(struct json_enc *j, const struct window_input *in)
 {
     const char *name = window_end_name(in->ended), *how = window_end_how(in->ended);
     set_thread(j, j->w->pid, j->w->pid);
-    unsigned char *p = ev_start(j, 'i', window_end_ts(in));
+    unsigned char *p = ev_start(j, 'i', window_end_ts(j->w, in));
     p = LIT(p, ",\"s\":\"p\",\"name\":");
     p = put_jstr(p, name, strlen(name));
     p = LIT(p, ",\"args\":{\"how\":");
@@ -584,9 +584,9 @@ static int proc_events(struct json_enc *j, const struct window_input *in)
 
     /* Loss counts, on the process (the main thread's tid) and per thread. */
     set_thread(j, w.pid, w.pid);
-    const uint64_t loss[] = {w.dropped, tp->rings_evicted, tp->strtab_overflow, tp->errors};
+    const uint64_t loss[] = {w.dropped, tp->rings_evicted, tp->strtab_overflow};
     static const char *const names[] = {loss_dropped, "flightrec rings evicted",
-                                        "flightrec names not interned", "flightrec reader errors"};
+                                        "flightrec names not interned"};
     for (size_t i = 0; i < sizeof loss / sizeof loss[0]; i++)
         if (loss[i] && (err = counter(j, w.start, names[i], strlen(names[i]), loss[i])) < 0)
             goto fini;
@@ -604,6 +604,11 @@ static int proc_events(struct json_enc *j, const struct window_input *in)
     for (uint32_t i = 0; i < tp->nthreads; i++)
         if ((err = thread_events(j, i)) < 0)
             goto fini;
+    /* known once every thread is read (window_input.fetch) */
+    static const char errors[] = "flightrec reader errors";
+    set_thread(j, w.pid, w.pid);
+    if (tp->errors && (err = counter(j, w.start, errors, strlen(errors), tp->errors)) < 0)
+        goto fini;
     if ((err = window_proc_settle(&w)) < 0)
         goto fini;
     for (size_t i = 0; i < w.nlate; i++)

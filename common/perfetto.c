@@ -83,11 +83,14 @@ static const char *const ev_fixed[] = {"", "log", "flow"};
 static const char *const da_fixed[] = {"", "category", "message", "truncated", "kind", "task_id"};
 #define WAIT_KINDS 6 /* window_wait_label() kinds 0..5 */
 
-/* Names of the loss counts, per process (and per thread for dropped). */
+/* Names of the loss counts, per process (and per thread for dropped).
+ * The reader's errors come last: they are known once every thread is
+ * read (window_input.fetch), so they are written after the threads. */
 #define LOSS_DROPPED "flightrec dropped events"
 static const char *const loss_names[] = {LOSS_DROPPED, "flightrec rings evicted",
                                          "flightrec names not interned", "flightrec reader errors"};
 #define NLOSS (sizeof loss_names / sizeof loss_names[0])
+#define LOSS_ERRORS (NLOSS - 1)
 
 /* ---- wire format ---- */
 
@@ -429,9 +432,9 @@ static int emit_process_head(struct perfetto_enc *f)
         return err;
     /* Loss counts: on the process, and dropped events per thread too. A
      * track of zeros tells nothing, so only counts that are not. */
-    const uint64_t loss[NLOSS] = {w->dropped, tp->rings_evicted, tp->strtab_overflow, tp->errors};
-    uint64_t loss_uuid[NLOSS] = {0}, *thread_loss = f->ctr_uuid + f->nstrs + 1;
-    for (size_t i = 0; i < NLOSS; i++) {
+    const uint64_t loss[LOSS_ERRORS] = {w->dropped, tp->rings_evicted, tp->strtab_overflow};
+    uint64_t loss_uuid[LOSS_ERRORS] = {0}, *thread_loss = f->ctr_uuid + f->nstrs + 1;
+    for (size_t i = 0; i < LOSS_ERRORS; i++) {
         if (!loss[i])
             continue;
         loss_uuid[i] = f->next_uuid++;
@@ -449,7 +452,7 @@ static int emit_process_head(struct perfetto_enc *f)
         if (err < 0)
             return err;
     }
-    for (size_t i = 0; i < NLOSS; i++)
+    for (size_t i = 0; i < LOSS_ERRORS; i++)
         if (loss_uuid[i] &&
             (err = emit_counter_value(f, f->proc_seq, w->start, loss_uuid[i], loss[i])) < 0)
             return err;
@@ -458,6 +461,18 @@ static int emit_process_head(struct perfetto_enc *f)
                                                         w->threads[i].t->dropped)) < 0)
             return err;
     return 0;
+}
+
+/* The reader's errors, once every thread is read; nothing when none. */
+static int emit_errors(struct perfetto_enc *f)
+{
+    uint64_t n = f->w->p->errors, uuid = f->next_uuid;
+    if (!n)
+        return 0;
+    f->next_uuid++;
+    int err = emit_counter_descr(f, f->proc_seq, uuid, f->proc_uuid, loss_names[LOSS_ERRORS],
+                                 strlen(loss_names[LOSS_ERRORS]), true);
+    return err < 0 ? err : emit_counter_value(f, f->proc_seq, f->w->start, uuid, n);
 }
 
 /* ---- thread sequences ---- */
@@ -890,8 +905,9 @@ static int emit_thread(struct perfetto_enc *f, uint32_t i)
     struct window_proc *w = f->w;
     const struct window_thread *wt = &w->threads[i];
     const struct trace_thread *t = wt->t;
-    if (wt->lo >= t->n)
-        return 0; /* its descriptor is enough */
+    int err = window_thread_load(w, i);
+    if (err < 0 || wt->lo >= t->n)
+        return err; /* with no events, its descriptor is enough */
     f->seq = f->next_seq++;
     f->trig = NULL;
     unsigned char *h = f->hdr;
@@ -902,8 +918,7 @@ static int emit_thread(struct perfetto_enc *f, uint32_t i)
     f->hdr_len = (size_t)(h - f->hdr);
     f->prev_ts = w->start;
 
-    int err = thread_first_packets(f, f->thread_uuid[i]);
-    if (err < 0)
+    if ((err = thread_first_packets(f, f->thread_uuid[i])) < 0)
         return err;
     f->out = &f->side;
     window_thread_begin(w, i);
@@ -917,7 +932,7 @@ static int emit_thread(struct perfetto_enc *f, uint32_t i)
     f->out = &f->b;
     /* Cut slices begin at the window start, outermost first. */
     for (size_t j = w->ncuts; err == 0 && j-- > 0;)
-        err = emit_cut_begin(f, &t->ev[w->cuts[j]]);
+        err = emit_cut_begin(f, &w->cuts[j]);
     if (err == 0)
         err = sink_buf_put(&f->b, f->side.base, (size_t)(f->side.p - f->side.base));
     f->side.p = f->side.base;
@@ -972,11 +987,11 @@ static int emit_late(struct perfetto_enc *f, const struct window_late *l)
         *p++ = 0xba, *p++ = 0x01; /* name */
         p = put_cstr(p, ev_fixed[EV_FLOW]);
         if (fl->linked) {
-            if (fl->e->type == FR_REC_FLOW_BEGIN)
+            if (fl->type == FR_REC_FLOW_BEGIN)
                 *p++ = 0xf9, *p++ = 0x02; /* flow_ids: fixed64 */
             else
                 *p++ = 0x81, *p++ = 0x03; /* terminating_flow_ids: fixed64 */
-            p = put_fixed64(p, window_flow_id(w->pid, fl->e->id));
+            p = put_fixed64(p, window_flow_id(w->pid, fl->id));
         }
     } else {
         const struct window_task *t = &w->tasks[l->idx];
@@ -1010,7 +1025,7 @@ static int emit_end(struct perfetto_enc *f, const struct window_input *in)
 {
     unsigned char *p = out_p(f), *pk, *te, *da;
     const char *name = window_end_name(in->ended), *how = window_end_how(in->ended);
-    p = plain_packet(p, &pk, f->proc_seq, true, window_end_ts(in));
+    p = plain_packet(p, &pk, f->proc_seq, true, window_end_ts(f->w, in));
     *p++ = K_TRACK_EVENT;
     p = len_open(p, &te);
     *p++ = K_TE_TYPE, *p++ = 3; /* TYPE_INSTANT */
@@ -1063,7 +1078,8 @@ static int emit_proc(struct perfetto_enc *f, const struct window_input *in)
     for (uint32_t i = 0; i < p->nthreads; i++)
         if ((err = emit_thread(f, i)) < 0)
             goto free_tables;
-    if ((err = window_proc_settle(&w)) < 0 || (err = emit_task_descrs(f)) < 0)
+    if ((err = emit_errors(f)) < 0 || (err = window_proc_settle(&w)) < 0 ||
+        (err = emit_task_descrs(f)) < 0)
         goto free_tables;
     for (size_t i = 0; i < w.nlate; i++)
         if ((err = emit_late(f, &w.late[i])) < 0)

@@ -641,14 +641,29 @@ static inline void unit_at(const unsigned char *base, uint64_t mask, uint64_t fi
     u[1] = ld64(p + 8);
 }
 
-/* Decodes nu units into d->th, one walk; counts what is not a whole
- * record as an error. A record is decoded only from what was loaded for
- * it (a unit may be loaded again later, once a record it was part of
- * turned out broken). Regions, most of the records, take a path of their
- * own, with the state in locals (stores of events may alias anything, so
- * fields of *d would be read again after each) and the unit in registers. */
-static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64_t mask,
-                         uint64_t first, size_t nu)
+/* The first unit at or after pos that is not a continuation, or nu. */
+static size_t next_head(const unsigned char *base, uint64_t mask, uint64_t first, size_t pos,
+                        size_t nu)
+{
+    uint64_t u[2];
+    for (; pos < nu; pos++) {
+        unit_at(base, mask, first, pos, u);
+        if (!is_cont(u))
+            break;
+    }
+    return pos;
+}
+
+/* Decodes the records of nu units that start at unit pos up to unit
+ * upto into d->th, one walk, and returns where it stopped: a record's
+ * first unit, or nu. Counts what is not a whole record as an error. A
+ * record is decoded only from what was loaded for it (a unit may be
+ * loaded again later, once a record it was part of turned out broken).
+ * Regions, most of the records, take a path of their own, with the state
+ * in locals (stores of events may alias anything, so fields of *d would be
+ * read again after each) and the unit in registers. */
+static size_t decode_units(struct decode_ctx *d, const unsigned char *base, uint64_t mask,
+                           uint64_t first, size_t pos, size_t upto, size_t nu)
 {
     struct trace_event *ev = d->th->ev;
     size_t n = d->th->n;
@@ -658,8 +673,7 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
     uint64_t tsc = d->clk.s.tsc, span = d->clk.s.span, mono = d->clk.s.mono,
              mult = d->clk.s.mult, rnd = d->clk.s.rnd;
     uint64_t rec[FR_REC_MAX_UNITS][2];
-    size_t pos = 0;
-    while (pos < nu) {
+    while (pos < upto) {
         const unsigned char *p = base + ((first + pos) & mask) * FR_ABI_UNIT;
         uint64_t w0 = ld64(p), w1 = ld64(p + 8);
         if (fr_rec_type(w1) - FR_REC_REGION_BEGIN <= FR_REC_REGION_END - FR_REC_REGION_BEGIN) {
@@ -690,11 +704,7 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
         rec[0][0] = w0, rec[0][1] = w1;
         if (pos == 0 && is_cont(rec[0])) {
             /* the tail of a record whose head was overwritten */
-            for (pos++; pos < nu; pos++) {
-                unit_at(base, mask, first, pos, rec[0]);
-                if (!is_cont(rec[0]))
-                    break;
-            }
+            pos = next_head(base, mask, first, pos + 1, nu);
             continue;
         }
         unsigned k = rec_units(rec[0]);
@@ -705,11 +715,7 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
         }
         if (!ok) {
             (*d->errors)++;
-            for (pos++; pos < nu; pos++) {
-                unit_at(base, mask, first, pos, rec[0]);
-                if (!is_cont(rec[0]))
-                    break;
-            }
+            pos = next_head(base, mask, first, pos + 1, nu);
             continue;
         }
         d->th->n = n, d->last_ts = last, d->cur_task = task;
@@ -722,12 +728,13 @@ static void decode_units(struct decode_ctx *d, const unsigned char *base, uint64
     }
     d->th->n = n, d->last_ts = last, d->cur_task = task;
     d->clk.s = (struct clock_seg){tsc, span, mono, mult, rnd, d->clk.s.end};
+    return pos;
 }
 
 /* A copy made by copy_ring(), decoded. */
 static void decode_copy(struct decode_ctx *d, const uint64_t (*u)[2], size_t nu)
 {
-    decode_units(d, (const unsigned char *)u, UINT64_MAX, 0, nu);
+    decode_units(d, (const unsigned char *)u, UINT64_MAX, 0, 0, nu, nu);
 }
 
 static int read_strings(const struct reader *r, struct reader_buf *b, struct trace_proc *out)
@@ -925,20 +932,26 @@ static int copy_rings(const struct reader *r, uint64_t budget, struct reader_buf
     return 0;
 }
 
-/* A thread for ring copy rc, with no events yet (they go to ev), and
- * the decoding state that goes with it. */
-static void thread_begin(const struct reader *r, const struct ring_copy *rc, uint64_t from,
-                         struct trace_thread *th, struct trace_event *ev, struct trace_proc *out,
-                         struct decode_ctx *d)
+/* A thread for ring copy rc, with no events. */
+static void thread_head(const struct reader *r, const struct ring_copy *rc, struct trace_thread *th)
 {
     memset(th, 0, sizeof *th);
-    th->ev = ev;
     th->tid = rc->tid;
     th->state = rc->state;
     memcpy(th->name, rc->name, sizeof th->name);
     th->claim_ns = reader_clock_convert(&r->clock, rc->claim);
     th->exit_ns = rc->state == FR_ABI_RING_EXITED ? reader_clock_convert(&r->clock, rc->exit) : 0;
     th->dropped = rc->dropped;
+}
+
+/* A thread for ring copy rc, with no events yet (they go to ev), and
+ * the decoding state that goes with it. */
+static void thread_begin(const struct reader *r, const struct ring_copy *rc, uint64_t from,
+                         struct trace_thread *th, struct trace_event *ev, struct trace_proc *out,
+                         struct decode_ctx *d)
+{
+    thread_head(r, rc, th);
+    th->ev = ev;
     *d = (struct decode_ctx){
         .r = r,
         .th = th,
@@ -991,9 +1004,7 @@ static int thread_room(struct reader_buf *b, struct trace_proc *out, size_t nev,
 {
     /* A record is at least a unit, and a log holds at most
      * FR_REC_LOG_PER_UNIT bytes of text per unit. */
-    if (reserve_keep((void **)&b->threads, &b->threads_cap, out->nthreads, out->nthreads + 1,
-                     sizeof *b->threads) < 0 ||
-        reserve_keep((void **)&b->events, &b->events_cap, nev, nev + (size_t)n,
+    if (reserve_keep((void **)&b->events, &b->events_cap, nev, nev + (size_t)n,
                      sizeof *b->events) < 0 ||
         reserve_keep((void **)&b->text, &b->text_cap, out->text_len,
                      out->text_len + (size_t)n * FR_REC_LOG_PER_UNIT, 1) < 0)
@@ -1002,13 +1013,14 @@ static int thread_room(struct reader_buf *b, struct trace_proc *out, size_t nev,
     return 0;
 }
 
-/* Ring i decoded into b's next thread (nev events of b used), from the
- * mapping itself when no writer got in the way (the ring is read once,
- * not copied and read again), else from a copy. Returns 1 with b->rings[0]
- * and the thread filled, 0 for a ring with nothing to read, -EAGAIN or
- * -EINVAL as copy_ring(), -ENOMEM. */
+/* Ring i decoded into *th, its events after the first nev of b, from
+ * the mapping itself when no writer got in the way (the ring is read
+ * once, not copied and read again), else from a copy. Returns 1 with
+ * b->rings[0] and *th filled, 0 for a ring with nothing to read, -EAGAIN
+ * or -EINVAL as copy_ring(), -ENOMEM. */
 static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t from,
-                     struct reader_buf *b, size_t nev, struct trace_proc *out)
+                     struct reader_buf *b, size_t nev, struct trace_proc *out,
+                     struct trace_thread *th)
 {
     struct ring_copy *rc = b->rings;
     struct ring_span sp;
@@ -1018,20 +1030,48 @@ static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t
     if (got == 0 || got == -EINVAL)
         return got;
     if (got == 1) {
-        size_t text_len = out->text_len;
-        uint64_t errors = out->errors;
-        if (thread_room(b, out, nev, sp.h1 - sp.lo) < 0)
+        const size_t text_len = out->text_len, nu = (size_t)(sp.h1 - sp.lo);
+        const uint64_t errors = out->errors;
+        if (nu == 0)
+            return 0;
+        if (thread_room(b, out, nev, nu) < 0)
             return -ENOMEM;
-        thread_begin(r, rc, from, &b->threads[out->nthreads], b->events + nev, out, &d);
+        thread_begin(r, rc, from, th, b->events + nev, out, &d);
         /* Every unit is loaded once, and a record is used only from what
          * was loaded (decode_units()), so a writer changing the ring can
          * make it decode nonsense but not make it read or write out of
-         * bounds; and the nonsense is thrown away below, as copy_ring()
-         * throws away a torn copy. */
-        decode_units(&d, sp.data, sp.cap - 1, sp.lo, (size_t)(sp.h1 - sp.lo));
-        if (ring_check(&sp, &skip) && skip == 0) {
-            rc->n = (size_t)(sp.h1 - sp.lo);
-            return rc->n > 0;
+         * bounds. The nonsense is thrown away: after each chunk, what the
+         * writer may have reached meanwhile is checked against the first
+         * unit kept. A writer that keeps recording reaches the oldest
+         * units first; then what was decoded so far goes, and the thread
+         * starts again after it (as a copy would start after what the
+         * writer took), instead of the whole ring being copied and
+         * decoded again. Chunks start small, since the writer is right
+         * behind the first unit of a full ring. */
+        size_t pos = 0, kept = 0, chunk = 128;
+        bool ok = true, again = false;
+        while (ok && pos < nu) {
+            size_t at = pos;
+            pos = decode_units(&d, sp.data, sp.cap - 1, sp.lo, pos,
+                               chunk < nu - pos ? pos + chunk : nu, nu);
+            chunk = chunk < 8192 ? chunk * 2 : chunk;
+            ok = ring_check(&sp, &skip);
+            if (ok && skip > at) {
+                /* The first time, at what the writer had reached (the
+                 * chunk decoded again); after that past the chunk, so
+                 * that a writer that keeps going cannot keep us here. */
+                out->text_len = text_len;
+                out->errors = errors;
+                thread_begin(r, rc, from, th, b->events + nev, out, &d);
+                kept = pos = again || skip >= pos
+                                 ? pos
+                                 : next_head(sp.data, sp.cap - 1, sp.lo, (size_t)skip, nu);
+                again = true;
+            }
+        }
+        if (ok && kept < nu) {
+            rc->n = nu - kept;
+            return 1;
         }
         out->text_len = text_len;
         out->errors = errors;
@@ -1042,7 +1082,7 @@ static int read_ring(const struct reader *r, uint32_t i, uint64_t want, uint64_t
         return got;
     if (thread_room(b, out, nev, rc->n) < 0)
         return -ENOMEM;
-    thread_begin(r, rc, from, &b->threads[out->nthreads], b->events + nev, out, &d);
+    thread_begin(r, rc, from, th, b->events + nev, out, &d);
     decode_copy(&d, (const uint64_t(*)[2])rc->u, rc->n);
     return 1;
 }
@@ -1069,7 +1109,10 @@ static int read_direct(const struct reader *r, uint64_t from, uint64_t budget,
     size_t nev = 0;
     for (uint32_t i = 0; i < nrings && total < budget; i++) {
         uint64_t want = cap < budget - total ? cap : budget - total;
-        int got = read_ring(r, i, want, from, b, nev, out);
+        if (reserve_keep((void **)&b->threads, &b->threads_cap, out->nthreads, out->nthreads + 1,
+                         sizeof *b->threads) < 0)
+            return -ENOMEM;
+        int got = read_ring(r, i, want, from, b, nev, out, &b->threads[out->nthreads]);
         if (got == -ENOMEM)
             return got;
         if (got <= 0) {
@@ -1106,8 +1149,99 @@ int reader_read_buf(const struct reader *r, const struct reader_opts *o, struct 
     return -ENOMEM;
 }
 
+/* Streaming: where thread i of reader_read_head() is read from. */
+struct reader_ref {
+    uint32_t ring, tid;
+    uint64_t want; /* units at most: its share of max_bytes */
+};
+
+/* ring_open(), again while a writer changes the ring's header. */
+static int open_settled(const struct reader *r, uint32_t i, uint64_t want, struct ring_copy *rc,
+                        struct ring_span *sp)
+{
+    int got = -EAGAIN;
+    for (int attempt = 0; attempt < RETRIES && got == -EAGAIN; attempt++) {
+        if (attempt)
+            sched_yield();
+        got = ring_open(r, i, want, rc, sp);
+    }
+    return got;
+}
+
+int reader_read_head(const struct reader *r, const struct reader_opts *o, struct reader_buf *b,
+                     struct trace_proc *out)
+{
+    static const struct reader_opts none = {0};
+    if (!o)
+        o = &none;
+    memset(out, 0, sizeof *out);
+    read_proc_fields(r, out);
+    const uint64_t cap = r->h.ring_bytes / FR_ABI_UNIT;
+    const uint64_t budget = o->max_bytes ? o->max_bytes / FR_ABI_UNIT : UINT64_MAX;
+    uint64_t total = 0;
+    b->from_ns = o->from_ns;
+    b->loaded = UINT32_MAX;
+    if (reserve((void **)&b->rings, &b->rings_cap, 1, sizeof *b->rings) < 0)
+        goto nomem; /* read_ring()'s */
+    for (uint32_t i = 0; i < r->h.ring_count && total < budget; i++) {
+        uint64_t want = cap < budget - total ? cap : budget - total;
+        struct ring_copy rc;
+        struct ring_span sp;
+        int got = open_settled(r, i, want, &rc, &sp);
+        if (got <= 0 || sp.h1 == sp.lo) {
+            out->errors += got < 0;
+            continue;
+        }
+        size_t k = out->nthreads;
+        if (reserve_keep((void **)&b->threads, &b->threads_cap, k, k + 1, sizeof *b->threads) < 0 ||
+            reserve_keep((void **)&b->refs, &b->refs_cap, k, k + 1, sizeof *b->refs) < 0)
+            goto nomem;
+        thread_head(r, &rc, &b->threads[k]);
+        b->refs[k] = (struct reader_ref){.ring = i, .tid = rc.tid, .want = want};
+        total += sp.h1 - sp.lo;
+        out->nthreads++;
+    }
+    out->threads = b->threads;
+    out->ring_bytes = total * FR_ABI_UNIT;
+    if (read_strings(r, b, out) == 0)
+        return 0;
+nomem:
+    memset(out, 0, sizeof *out);
+    return -ENOMEM;
+}
+
+int reader_read_thread(const struct reader *r, struct reader_buf *b, struct trace_proc *out,
+                       uint32_t i)
+{
+    if (b->loaded < out->nthreads)
+        out->threads[b->loaded].ev = NULL, out->threads[b->loaded].n = 0;
+    b->loaded = UINT32_MAX;
+    if (i >= out->nthreads)
+        return -EINVAL;
+    const struct reader_ref *ref = &b->refs[i];
+    struct trace_thread *th = &out->threads[i], got_th;
+    out->text_len = 0;
+    out->events = b->events;
+    int got = read_ring(r, ref->ring, ref->want, b->from_ns, b, 0, out, &got_th);
+    if (got == -ENOMEM)
+        return got;
+    /* A ring that got a new owner since the head was read: its events
+     * are not this thread's. */
+    if (got <= 0 || got_th.tid != ref->tid) {
+        out->errors += got < 0;
+        return 0;
+    }
+    th->ev = got_th.ev;
+    th->n = got_th.n;
+    out->text = b->text;
+    out->events = b->events;
+    b->loaded = i;
+    return 0;
+}
+
 void reader_buf_fini(struct reader_buf *b)
 {
+    free(b->refs);
     free(b->units);
     free(b->rings);
     free(b->threads);

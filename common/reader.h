@@ -57,6 +57,7 @@ int reader_read(const struct reader *r, const struct reader_opts *o, struct trac
  * faults its pages in once, for the largest of them. Zero it before the
  * first use; owns everything; reader_buf_fini() frees it. */
 struct ring_copy;
+struct reader_ref;
 struct reader_buf {
     uint64_t (*units)[2]; /* ring copies */
     struct ring_copy *rings;
@@ -65,7 +66,11 @@ struct reader_buf {
     char *text;
     struct fr_abi_str *strs;
     char *strtext;
-    size_t units_cap, rings_cap, threads_cap, events_cap, text_cap, strs_cap, strtext_cap;
+    struct reader_ref *refs; /* reader_read_head()'s threads */
+    size_t units_cap, rings_cap, threads_cap, events_cap, text_cap, strs_cap, strtext_cap,
+        refs_cap;
+    uint64_t from_ns; /* reader_read_head()'s */
+    uint32_t loaded;  /* the thread whose events b holds */
 };
 
 /* reader_read() into b's memory, grown as needed: *out borrows it until
@@ -74,6 +79,22 @@ struct reader_buf {
 int reader_read_buf(const struct reader *r, const struct reader_opts *o, struct reader_buf *b,
                     struct trace_proc *out);
 void reader_buf_fini(struct reader_buf *b);
+
+/* The same, one thread at a time, so that memory follows the largest
+ * ring rather than the whole process (the daemon's snapshots):
+ * reader_read_head() fills *out with everything but events (the process,
+ * its strings, a thread per ring with something to read, with n = 0;
+ * ring_bytes what they will read, within o->max_bytes); each
+ * reader_read_thread() then decodes thread i's events and the text of
+ * its logs into b (out->threads[i].ev, out->text), in place of the thread
+ * decoded before, whose ev it clears. A ring that changed owner in
+ * between reads as empty. o->last_ns is not supported. Both return 0 or
+ * -ENOMEM (and -EINVAL for an i out of range); what the region gets wrong
+ * adds to out->errors. */
+int reader_read_head(const struct reader *r, const struct reader_opts *o, struct reader_buf *b,
+                     struct trace_proc *out);
+int reader_read_thread(const struct reader *r, struct reader_buf *b, struct trace_proc *out,
+                       uint32_t i);
 
 /* The newest calibration point: what reader_read() puts in
  * trace_proc.clock, without decoding. */

@@ -208,6 +208,8 @@ int window_proc_init(struct window_proc *w, const struct window_input *in)
     w->p = p;
     w->pid = in->pid ? in->pid : p->pid;
     w->dropped = p->dropped_no_ring + p->dropped_nested;
+    w->fetch = in->fetch;
+    w->fetch_arg = in->fetch_arg;
     w->threads = calloc(p->nthreads ? p->nthreads : 1, sizeof *w->threads);
     if (!w->threads)
         return -ENOMEM;
@@ -216,15 +218,34 @@ int window_proc_init(struct window_proc *w, const struct window_input *in)
         const struct trace_thread *t = &p->threads[i];
         struct window_thread *wt = &w->threads[i];
         wt->t = t;
-        wt->lo = first_at_or_after(t, in->from_ns); /* events are in time order */
         /* The main thread's tid is the pid as the process sees it; in
          * another pid namespace it becomes the pid we were given. */
         wt->tid = t->tid == p->pid ? w->pid : t->tid;
         w->dropped += t->dropped;
-        if (wt->lo < t->n && t->ev[wt->lo].ts < first)
-            first = t->ev[wt->lo].ts;
+        if (w->fetch)
+            continue; /* no events yet: the window start is from_ns */
+        size_t lo = first_at_or_after(t, in->from_ns); /* events are in time order */
+        if (lo < t->n && t->ev[lo].ts < first)
+            first = t->ev[lo].ts;
     }
     w->start = in->from_ns ? in->from_ns : (first == UINT64_MAX ? 0 : first);
+    return 0;
+}
+
+int window_thread_load(struct window_proc *w, uint32_t i)
+{
+    struct window_thread *wt = &w->threads[i];
+    if (w->fetch) {
+        int err = w->fetch(w->fetch_arg, i);
+        if (err < 0) {
+            w->err = w->err < 0 ? w->err : err;
+            return err;
+        }
+    }
+    const struct trace_thread *t = wt->t;
+    wt->lo = first_at_or_after(t, w->start);
+    if (t->n && t->ev[t->n - 1].ts > w->last_ts)
+        w->last_ts = t->ev[t->n - 1].ts;
     return 0;
 }
 
@@ -254,10 +275,10 @@ static int cut_end(struct window_proc *w, uint32_t *open, const struct trace_eve
         --*open;
         return WINDOW_WRITE;
     }
-    uint32_t *cuts = grow(w, w->cuts, &w->cut_cap, w->ncuts, sizeof *w->cuts);
+    struct trace_event *cuts = grow(w, w->cuts, &w->cut_cap, w->ncuts, sizeof *w->cuts);
     if (cuts) {
         w->cuts = cuts;
-        w->cuts[w->ncuts++] = (uint32_t)(e - w->threads[w->thread].t->ev);
+        w->cuts[w->ncuts++] = *e;
     }
     return WINDOW_WRITE;
 }
@@ -272,9 +293,9 @@ int window_event_slow(struct window_proc *w, const struct trace_event *e, struct
     case FR_REC_WAIT_END:
         return cut_end(w, &w->waits, e);
     case FR_REC_TASK_BEGIN:
-        if (!e->id || !(t = task_get(w, e->id)) || t->begin)
+        if (!e->id || !(t = task_get(w, e->id)) || t->has_begin)
             return WINDOW_SKIP; /* "no task", out of memory, or a repeat (hostile) */
-        t->begin = e;
+        t->has_begin = true;
         t->begin_thread = w->thread;
         t->begin_ts = e->ts;
         t->name = e->name;
@@ -282,19 +303,21 @@ int window_event_slow(struct window_proc *w, const struct trace_event *e, struct
         *task = t;
         return WINDOW_WRITE;
     case FR_REC_TASK_END:
-        if (!e->id || !(t = task_get(w, e->id)) || t->end)
+        if (!e->id || !(t = task_get(w, e->id)) || t->has_end)
             return WINDOW_SKIP;
-        t->end = e;
+        t->has_end = true;
+        t->end_ts = e->ts;
+        t->end_start_ts = e->start_ts;
         t->end_thread = w->thread;
-        if (!t->begin) {
+        if (!t->has_begin) {
             /* Its BEGIN is on a thread not read yet, or before the window:
              * window_proc_settle() tells, and the END is written late. */
             t->name = e->name;
             t->parent = e->parent;
             return WINDOW_SKIP;
         }
-        if (e->ts < t->begin->ts) {
-            t->end = NULL; /* ends before it begins (hostile): leave it open */
+        if (e->ts < t->begin_ts) {
+            t->has_end = false; /* ends before it begins (hostile): leave it open */
             return WINDOW_SKIP;
         }
         t->end_written = true;
@@ -305,7 +328,8 @@ int window_event_slow(struct window_proc *w, const struct trace_event *e, struct
         flows = grow(w, w->flows, &w->flow_cap, w->nflows, sizeof *w->flows);
         if (flows) {
             w->flows = flows;
-            w->flows[w->nflows++] = (struct window_flow){e, w->thread, false};
+            w->flows[w->nflows++] = (struct window_flow){
+                .ts = e->ts, .id = e->id, .type = e->type, .thread = w->thread};
         }
         return WINDOW_SKIP;
     default:
@@ -363,7 +387,7 @@ static int link_flows(struct window_proc *w)
     if (!slot_of)
         goto free_ends;
     for (size_t i = 0; i < w->nflows; i++) {
-        const struct trace_event *e = w->flows[i].e;
+        const struct window_flow *e = &w->flows[i];
         size_t h = mix64(e->id) & (cap - 1);
         while (ends[h].used && ends[h].id != e->id)
             h = (h + 1) & (cap - 1);
@@ -382,7 +406,7 @@ static int link_flows(struct window_proc *w)
         }
     }
     for (size_t i = 0; i < w->nflows; i++) {
-        const struct trace_event *e = w->flows[i].e;
+        const struct window_flow *e = &w->flows[i];
         const struct flow_ends *f = &ends[slot_of[i]];
         w->flows[i].linked = e->type == FR_REC_FLOW_BEGIN ? f->has_end && f->last_end >= e->ts
                                                           : f->has_begin && f->first_begin <= e->ts;
@@ -400,22 +424,22 @@ int window_proc_settle(struct window_proc *w)
         return w->err;
     for (size_t i = 0; i < w->ntasks; i++) {
         struct window_task *t = &w->tasks[i];
-        if (!t->end)
+        if (!t->has_end)
             continue;
-        if (!t->begin) {
+        if (!t->has_begin) {
             /* Cut by the window: it began at start_ts if that is inside
              * the window, else at the window start; never after its end. */
-            uint64_t b = t->end->start_ts >= w->start ? t->end->start_ts : w->start;
-            t->begin_ts = b < t->end->ts ? b : t->end->ts;
+            uint64_t b = t->end_start_ts >= w->start ? t->end_start_ts : w->start;
+            t->begin_ts = b < t->end_ts ? b : t->end_ts;
             if (late_add(w, t->begin_ts, WINDOW_LATE_TASK_BEGIN, i) < 0 ||
-                late_add(w, t->end->ts, WINDOW_LATE_TASK_END, i) < 0)
+                late_add(w, t->end_ts, WINDOW_LATE_TASK_END, i) < 0)
                 return -ENOMEM;
         } else if (!t->end_written) {
             /* Its END was met first, on a thread read earlier, and held
              * back: written now, after the BEGIN. */
-            if (t->end->ts < t->begin->ts)
-                t->end = NULL; /* ends before it begins (hostile): leave it open */
-            else if (late_add(w, t->end->ts, WINDOW_LATE_TASK_END, i) < 0)
+            if (t->end_ts < t->begin_ts)
+                t->has_end = false; /* ends before it begins (hostile): leave it open */
+            else if (late_add(w, t->end_ts, WINDOW_LATE_TASK_END, i) < 0)
                 return -ENOMEM;
         }
     }
@@ -438,20 +462,14 @@ int window_proc_settle(struct window_proc *w)
     if (link_flows(w) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < w->nflows; i++)
-        if (late_add(w, w->flows[i].e->ts, WINDOW_LATE_FLOW, i) < 0)
+        if (late_add(w, w->flows[i].ts, WINDOW_LATE_FLOW, i) < 0)
             return -ENOMEM;
     if (w->nlate > 1)
         qsort(w->late, w->nlate, sizeof *w->late, cmp_late);
     return 0;
 }
 
-uint64_t window_end_ts(const struct window_input *in)
+uint64_t window_end_ts(const struct window_proc *w, const struct window_input *in)
 {
-    uint64_t t = in->ended_ns;
-    for (size_t i = 0; i < in->proc->nthreads; i++) {
-        const struct trace_thread *th = &in->proc->threads[i];
-        if (th->n && th->ev[th->n - 1].ts > t)
-            t = th->ev[th->n - 1].ts;
-    }
-    return t;
+    return w->last_ts > in->ended_ns ? w->last_ts : in->ended_ns;
 }

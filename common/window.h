@@ -10,12 +10,17 @@
  * the same output.
  *
  * The encoders read the events once (memory bandwidth is the cost: an
- * event is 48 bytes), thread by thread, asking window_event() what to do with
+ * event is 56 bytes), thread by thread, asking window_event() what to do with
  * each. What needs all threads is settled after the last one by
  * window_proc_settle(): which task ENDs had no BEGIN, which flow ends have
  * their other end in the window. Those come back as "late" events, in
- * time order, for the encoder to write after the threads. Tables grow by
- * doubling: no allocation per event.
+ * time order, for the encoder to write after the threads. What it keeps of
+ * a thread for that (task and flow records, cut slices) it copies, so a
+ * thread's events are needed only while it is read: with
+ * window_input.fetch, they are decoded just before (window_thread_load())
+ * and may be gone after, and a process costs the memory of its largest
+ * thread, not of all of them. Tables grow by doubling: no allocation per
+ * event.
  *
  * The trace_proc may come from a hostile process (see reader.h): ids,
  * lengths and nesting are not trusted; only sizes are bounded. Any thread;
@@ -42,6 +47,13 @@ struct window_input {
     uint8_t ended;       /* WINDOW_LIVE, WINDOW_EXITED, WINDOW_DIED */
     int32_t exit_status; /* WINDOW_EXITED */
     uint64_t ended_ns;
+    /* Set: proc's threads come without events (n = 0, everything else
+     * filled) and fetch(fetch_arg, i) puts thread i's events in
+     * proc->threads[i] (and the text of its logs in proc->text), valid
+     * until the next call; it may add to proc->errors. Returns 0 or a
+     * negative errno. Needs from_ns. */
+    int (*fetch)(void *fetch_arg, uint32_t i);
+    void *fetch_arg;
 };
 
 enum { WINDOW_LIVE = 0, WINDOW_EXITED = 1, WINDOW_DIED = 2 };
@@ -56,18 +68,16 @@ static inline const char *window_end_how(unsigned ended)
     return ended == WINDOW_EXITED ? "exited" : "died (no goodbye: killed or crashed)";
 }
 
-/* When to put the end marker: ended_ns, or the last event if later (a
- * converted timestamp may lie a little after what the daemon saw). */
-uint64_t window_end_ts(const struct window_input *in);
 
 #define WINDOW_NONE UINT32_MAX
 
 /* A task with a record in the window. */
 struct window_task {
     uint64_t id, parent;
-    uint64_t begin_ts;               /* where its slice begins */
-    const struct trace_event *begin; /* borrows: its BEGIN, NULL when cut */
-    const struct trace_event *end;   /* borrows: its END, NULL while open */
+    uint64_t begin_ts;             /* where its slice begins */
+    uint64_t end_ts, end_start_ts; /* its END's time and recorded begin, if has_end */
+    bool has_begin;                /* its BEGIN is in the window (else: cut) */
+    bool has_end;                  /* its END is (else: open) */
     uint32_t begin_thread, end_thread;
     bool end_written;    /* its END was written on its thread */
     uint32_t name;       /* string id */
@@ -77,9 +87,10 @@ struct window_task {
 
 /* A flow record, kept for after the threads. */
 struct window_flow {
-    const struct trace_event *e; /* borrows */
+    uint64_t ts, id;
+    uint8_t type; /* FR_REC_FLOW_BEGIN or FR_REC_FLOW_END */
+    bool linked;  /* after settling: its other end is in the window */
     uint32_t thread;
-    bool linked; /* after settling: its other end is in the window */
 };
 
 /* What the encoder writes after the threads, in this order. */
@@ -96,7 +107,7 @@ struct window_late {
 
 struct window_thread {
     const struct trace_thread *t; /* borrows */
-    size_t lo;                    /* its first event in the window */
+    size_t lo;                    /* its first event in the window, once loaded */
     uint32_t tid;                 /* tid to write */
 };
 
@@ -104,6 +115,7 @@ struct window_proc {
     const struct trace_proc *p;    /* borrows */
     uint32_t pid;                  /* pid to write */
     uint64_t start;                /* window start: where cut slices begin */
+    uint64_t last_ts;              /* the newest event of the threads loaded */
     uint64_t dropped;              /* events lost: no ring, nested, per-thread */
     struct window_thread *threads; /* owns; p->nthreads of them */
 
@@ -116,9 +128,12 @@ struct window_proc {
     struct window_late *late; /* owns; sorted by window_proc_settle() */
     size_t nlate, late_cap;
 
+    int (*fetch)(void *, uint32_t); /* window_input's */
+    void *fetch_arg;
+
     /* the thread being read */
-    uint32_t *cuts; /* owns: its REGION_END/WAIT_END records that began before
-                     * the window, as indices into ev[], innermost first */
+    struct trace_event *cuts; /* owns: copies of its REGION_END/WAIT_END records
+                               * that began before the window, innermost first */
     size_t ncuts, cut_cap;
     uint32_t regions, waits; /* open ones */
     uint32_t thread;
@@ -130,7 +145,12 @@ struct window_proc {
 int window_proc_init(struct window_proc *w, const struct window_input *in);
 void window_proc_fini(struct window_proc *w);
 
-/* Starts reading thread i. */
+/* Makes thread i's events readable (fetches them, with
+ * window_input.fetch) and sets its lo. Returns 0 or a negative errno,
+ * sticky for window_proc_settle(). */
+int window_thread_load(struct window_proc *w, uint32_t i);
+
+/* Starts reading thread i, loaded. */
 void window_thread_begin(struct window_proc *w, uint32_t i);
 
 enum window_action {
@@ -165,6 +185,11 @@ static inline int window_event(struct window_proc *w, const struct trace_event *
 /* After the last thread: cut tasks, parent links, flow pairs, the late
  * events in time order. Returns 0 or -ENOMEM (also any earlier one). */
 int window_proc_settle(struct window_proc *w);
+
+/* When to put the end marker: ended_ns, or the last event if later (a
+ * converted timestamp may lie a little after what the daemon saw). After
+ * every thread was loaded. */
+uint64_t window_end_ts(const struct window_proc *w, const struct window_input *in);
 
 /* The text of string id, at most FR_ABI_STR_MAX bytes; "" for bad ids. */
 const char *window_str(const struct trace_proc *p, uint32_t id, size_t *len);

@@ -106,6 +106,20 @@ static void enc_free(struct encoder *x)
         perfetto_free(x->pf);
 }
 
+/* window_input.fetch: one thread decoded at a time, into the memory the
+ * one before used. */
+struct fetch {
+    const struct reader *r;
+    struct reader_buf *b;
+    struct trace_proc *tp;
+};
+
+static int fetch_thread(void *arg, uint32_t i)
+{
+    struct fetch *f = arg;
+    return reader_read_thread(f->r, f->b, f->tp, i);
+}
+
 int capture_encode(const struct capture *c, const struct capture_opts *o,
                    const struct enc_sink *sink)
 {
@@ -126,12 +140,19 @@ int capture_encode(const struct capture *c, const struct capture_opts *o,
         struct trace_proc tp;
         if (budget == 0)
             break; /* the bound is reached: the rest stays out, as documented */
-        if ((err = reader_read_buf(&c->procs[i]->rd, &ro, buf, &tp)) < 0)
+        /* One thread at a time, unless the window start is to be found
+         * from the events themselves. */
+        bool stream = o->from_ns != 0;
+        if ((err = stream ? reader_read_head(&c->procs[i]->rd, &ro, buf, &tp)
+                          : reader_read_buf(&c->procs[i]->rd, &ro, buf, &tp)) < 0)
             goto fail;
         budget = tp.ring_bytes < budget ? budget - tp.ring_bytes : 0;
+        struct fetch f = {&c->procs[i]->rd, buf, &tp};
         struct window_input in = c->ends[i];
         in.proc = &tp;
         in.from_ns = o->from_ns;
+        in.fetch = stream ? fetch_thread : NULL;
+        in.fetch_arg = &f;
         if ((err = enc_add(&x, &in)) < 0)
             goto fail;
     }

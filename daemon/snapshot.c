@@ -135,7 +135,8 @@ static void job_after(uv_work_t *w, int status)
     http_sink_fini(&j->out);
     /* The decode memory is kept for the next snapshot, unless it is large
      * (one big process) or another is kept already. */
-    if (!s->spare.units && buf_bytes(&j->buf) <= SNAP_SPARE_MAX)
+    if (!s->spare.units && !s->spare.events && !s->spare.threads &&
+        buf_bytes(&j->buf) <= SNAP_SPARE_MAX)
         s->spare = j->buf;
     else
         reader_buf_fini(&j->buf);

@@ -244,6 +244,37 @@ static inline int et_two_read(struct et_two *t)
     return 0;
 }
 
+/* Process k of t read again into b for one call of an encoder's _add(),
+ * as the daemon reads it: whole, or (stream, with a window start) its
+ * head first and then one thread at a time, through window_input.fetch
+ * over reader_read_thread(). *one is in[k] reading *p; f must live as
+ * long as *one. Returns 0 or -errno. */
+struct et_fetch {
+    const struct reader *r;
+    struct reader_buf *b;
+    struct trace_proc *p;
+};
+
+static inline int et_fetch_thread(void *arg, uint32_t i)
+{
+    struct et_fetch *f = arg;
+    return reader_read_thread(f->r, f->b, f->p, i);
+}
+
+static inline int et_read_again(const struct et_two *t, size_t k, bool stream,
+                                struct reader_buf *b, struct trace_proc *p, struct et_fetch *f,
+                                struct window_input *one)
+{
+    *one = t->in[k];
+    one->proc = p;
+    *f = (struct et_fetch){&t->r, b, p};
+    if (!stream || !t->o[k].from_ns)
+        return reader_read_buf(&t->r, &t->o[k], b, p);
+    one->fetch = et_fetch_thread;
+    one->fetch_arg = f;
+    return reader_read_head(&t->r, &t->o[k], b, p);
+}
+
 static inline void et_two_fini(struct et_two *t)
 {
     trace_proc_free(&t->tp[0]);

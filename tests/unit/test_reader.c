@@ -347,6 +347,52 @@ static void test_reader_drops_units_a_writer_may_be_overwriting(void **state)
     free(m);
 }
 
+/* One thread at a time reads what a whole read does, in memory that
+ * holds one thread's events; a ring with a new owner in between reads as
+ * empty rather than as the old thread's. */
+static void test_reader_one_thread_at_a_time_reads_like_the_whole(void **state)
+{
+    (void)state;
+    tu_on_thread(fill_ring, NULL);
+    unsigned char *m = copy_region();
+    struct reader r;
+    struct trace_proc all, head;
+    struct reader_buf b = {0};
+    assert_int_equal(reader_open(&r, m, fr__proc.size), 0);
+    struct reader_opts o = {.from_ns = 1};
+    assert_int_equal(reader_read(&r, &o, &all), 0);
+    assert_int_equal(reader_read_head(&r, &o, &b, &head), 0);
+    assert_true(all.nthreads >= 2);
+    assert_int_equal(head.nthreads, all.nthreads);
+    assert_int_equal(head.ring_bytes, all.ring_bytes);
+    assert_int_equal(head.nstrs, all.nstrs);
+
+    for (uint32_t i = 0; i < head.nthreads; i++) {
+        const struct trace_thread *a = &all.threads[i], *h = &head.threads[i];
+        assert_int_equal(h->tid, a->tid);
+        assert_string_equal(h->name, a->name);
+        assert_int_equal(h->n, 0);
+        assert_int_equal(reader_read_thread(&r, &b, &head, i), 0);
+        assert_int_equal(h->n, a->n);
+        assert_memory_equal(h->ev, a->ev, a->n * sizeof *a->ev);
+        if (i > 0)
+            assert_int_equal(head.threads[i - 1].n, 0); /* gone: b holds one thread */
+    }
+    assert_true(b.events_cap <= hdr(m)->ring_bytes / FR_ABI_UNIT); /* one ring's worth */
+    assert_int_equal(head.errors, all.errors);
+
+    /* thread 0's ring changes owner after the head was read */
+    assert_int_equal(reader_read_head(&r, &o, &b, &head), 0);
+    struct fr_abi_ring *ring = ring_of(m, head.threads[0].tid);
+    atomic_store(&ring->tid, 1);
+    assert_int_equal(reader_read_thread(&r, &b, &head, 0), 0);
+    assert_int_equal(head.threads[0].n, 0);
+    assert_int_equal(reader_read_thread(&r, &b, &head, head.nthreads), -EINVAL);
+    reader_buf_fini(&b);
+    trace_proc_free(&all);
+    free(m);
+}
+
 static void test_reader_window_keeps_the_last_seconds(void **state)
 {
     (void)state;
@@ -528,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_reader_refuses_a_clock_table_without_two_points),
         cmocka_unit_test(test_reader_converts_exactly_far_past_the_newest_point),
         cmocka_unit_test(test_reader_drops_units_a_writer_may_be_overwriting),
+        cmocka_unit_test(test_reader_one_thread_at_a_time_reads_like_the_whole),
         cmocka_unit_test(test_reader_window_keeps_the_last_seconds),
         cmocka_unit_test(test_reader_newest_is_the_last_event_of_any_ring),
         cmocka_unit_test(test_reader_stats_count_threads_drops_and_span),
