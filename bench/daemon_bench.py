@@ -282,13 +282,16 @@ def _parse(raw):
 
 
 def curl_get(url, out_path):
-    """Runs curl as a user would; seconds for the command and bytes written."""
+    """Runs curl as a user would; seconds for the command, seconds curl
+    itself reports from its start of the transfer to the last byte
+    (time_total), and bytes written."""
     t0 = time.perf_counter()
-    r = subprocess.run(["curl", "-sS", "--fail", "-o", out_path, url], capture_output=True)
+    r = subprocess.run(["curl", "-sS", "--fail", "-o", out_path, "-w", "%{time_total}", url],
+                       capture_output=True)
     t1 = time.perf_counter()
     if r.returncode != 0:
         raise RuntimeError("curl: %s" % r.stderr.decode(errors="replace").strip())
-    return t1 - t0, os.path.getsize(out_path)
+    return t1 - t0, float(r.stdout), os.path.getsize(out_path)
 
 
 # ---- flightrec side ----
@@ -603,7 +606,7 @@ def bench_window(t, build, reps, idle_seconds, use_lttng, nprocs):
             if http_get(("127.0.0.1", d.port), "/debug/flightrecorder")[1] != 200:
                 raise RuntimeError("warm-up snapshot failed")
         log("timing %d snapshots of each kind%s" % (reps, ", with lttng" if lt else ""))
-        tcp, uds, crl, lts = [], [], [], []
+        tcp, uds, crl, crl_own, lts = [], [], [], [], []
         fr_cpu, fr_wait, lt_cpu, lt_wait = [], [], [], []
         lt_size = fr_size = 0
         tmp = tempfile.mkdtemp(prefix="fr-dbench-")
@@ -623,9 +626,10 @@ def bench_window(t, build, reps, idle_seconds, use_lttng, nprocs):
                     raise RuntimeError("unix socket snapshot: HTTP %d, %d bytes" % (st,
                                                                                    len(body)))
                 uds.append(s)
-                s, _ = curl_get("http://127.0.0.1:%d/debug/flightrecorder" % d.port,
-                                os.path.join(tmp, "snap.pftrace"))
+                s, own, _ = curl_get("http://127.0.0.1:%d/debug/flightrecorder" % d.port,
+                                     os.path.join(tmp, "snap.pftrace"))
                 crl.append(s)
+                crl_own.append(own)
                 if lt:
                     s, lt_size, c, w = lt.snapshot()
                     lts.append(s)
@@ -634,7 +638,8 @@ def bench_window(t, build, reps, idle_seconds, use_lttng, nprocs):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         end = proc_status(pid)
-        for what, v in (("tcp", tcp), ("unix", uds), ("curl", crl), ("lttng", lts)):
+        for what, v in (("tcp", tcp), ("unix", uds), ("curl", crl), ("curl time_total", crl_own),
+                        ("lttng", lts)):
             log("%s samples, ms: %s" % (what, " ".join("%.1f" % (x * 1e3) for x in v)))
 
         lt_med = statistics.median(lts) if lts else None
@@ -647,6 +652,7 @@ def bench_window(t, build, reps, idle_seconds, use_lttng, nprocs):
         row("1 snapshot 8 MiB, TCP client, med / best", tcp)
         row("1 snapshot 8 MiB, unix client, med / best", uds)
         row("1 snapshot 8 MiB, curl -o file, med / best", crl)
+        row("1 snapshot 8 MiB, curl's time_total, med / best", crl_own)
         t.add("1 CPU per snapshot, median (run-queue wait)",
               "%s (%s)" % (ms(statistics.median(fr_cpu) / 1e9),
                            ms(statistics.median(fr_wait) / 1e9)),
