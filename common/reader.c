@@ -114,6 +114,15 @@ int reader_open(struct reader *r, const void *base, size_t size)
 
 /* ---- clock ---- */
 
+int reader_refresh_clock(struct reader *r)
+{
+    struct reader_clock was = r->clock;
+    int err = read_clock(r);
+    if (err < 0)
+        r->clock = was;
+    return err;
+}
+
 static int read_clock(struct reader *r)
 {
     struct reader_clock *c = &r->clock;

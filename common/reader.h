@@ -47,6 +47,14 @@ struct reader_opts {
  * while r is used. */
 int reader_open(struct reader *r, const void *base, size_t size);
 
+/* Reads r's clock table again. The library adds a point every second or
+ * so while it records, so a reader opened long ago converts recent events
+ * by extrapolating its newest point over minutes or hours (drifting with
+ * the clock's rate) where a fresh table interpolates between points a
+ * second apart. Returns 0, or reader_open()'s -EINVAL or -EAGAIN with r
+ * as it was. */
+int reader_refresh_clock(struct reader *r);
+
 /* Decodes every ring. Returns 0 with *out filled (free it with
  * trace_proc_free()), or -ENOMEM with *out empty. Problems in the region are
  * not failures: they show as out->errors. */

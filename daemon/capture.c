@@ -23,11 +23,12 @@ int capture_pick(struct capture *c, struct registry *reg,
     memset(c, 0, sizeof *c);
     c->procs = calloc(cap, sizeof *c->procs);
     c->ends = calloc(cap, sizeof *c->ends);
-    if (!c->procs || !c->ends) {
+    c->rds = malloc(cap * sizeof *c->rds);
+    if (!c->procs || !c->ends || !c->rds) {
         free(c->procs);
         free(c->ends);
-        c->procs = NULL;
-        c->ends = NULL;
+        free(c->rds);
+        memset(c, 0, sizeof *c);
         return -ENOMEM;
     }
     for (struct proc *p = reg->head; p; p = p->next)
@@ -52,6 +53,11 @@ int capture_pick(struct capture *c, struct registry *reg,
             .exit_status = p->exit_status,
             .ended_ns = p->ended_ns,
         };
+        /* Registration read the clock table once; the points the library
+         * added since convert this window's events. A table being
+         * rewritten right now keeps the old one. */
+        c->rds[i] = p->rd;
+        reader_refresh_clock(&c->rds[i]);
     }
     return 0;
 }
@@ -62,6 +68,7 @@ void capture_release(struct capture *c, struct registry *reg)
         proc_unref(reg, c->procs[i]);
     free(c->procs);
     free(c->ends);
+    free(c->rds);
     memset(c, 0, sizeof *c);
 }
 
@@ -69,7 +76,7 @@ uint64_t capture_newest(const struct capture *c)
 {
     uint64_t newest = 0;
     for (size_t i = 0; i < c->n; i++) {
-        uint64_t t = reader_newest(&c->procs[i]->rd);
+        uint64_t t = reader_newest(&c->rds[i]);
         newest = t > newest ? t : newest;
     }
     return newest;
@@ -129,7 +136,7 @@ int capture_encode(const struct capture *c, const struct capture_opts *o,
     if (!clocks)
         return -ENOMEM;
     for (size_t i = 0; i < c->n; i++)
-        reader_trace_clock(&c->procs[i]->rd, &clocks[i]);
+        reader_trace_clock(&c->rds[i], &clocks[i]);
     int err = enc_begin(&x, o->json, sink, o->chunk, clocks, c->n);
     free(clocks);
     if (err < 0)
@@ -143,11 +150,11 @@ int capture_encode(const struct capture *c, const struct capture_opts *o,
         /* One thread at a time, unless the window start is to be found
          * from the events themselves. */
         bool stream = o->from_ns != 0;
-        if ((err = stream ? reader_read_head(&c->procs[i]->rd, &ro, buf, &tp)
-                          : reader_read_buf(&c->procs[i]->rd, &ro, buf, &tp)) < 0)
+        if ((err = stream ? reader_read_head(&c->rds[i], &ro, buf, &tp)
+                          : reader_read_buf(&c->rds[i], &ro, buf, &tp)) < 0)
             goto fail;
         budget = tp.ring_bytes < budget ? budget - tp.ring_bytes : 0;
-        struct fetch f = {&c->procs[i]->rd, buf, &tp};
+        struct fetch f = {&c->rds[i], buf, &tp};
         struct window_input in = c->ends[i];
         in.proc = &tp;
         in.from_ns = o->from_ns;

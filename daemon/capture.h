@@ -22,6 +22,8 @@
 struct capture {
     struct proc **procs;       /* owns the array and a reference on each */
     struct window_input *ends; /* owns: pid and how each ended, fixed at pick time */
+    struct reader *rds;        /* owns: each process's reader, its clock table read
+                                * again at pick time */
     size_t n;
 };
 

@@ -263,6 +263,41 @@ static void test_reader_refuses_a_clock_table_without_two_points(void **state)
     free(m);
 }
 
+/* A reader opened long ago sees the points added since when it reads
+ * the table again, and keeps what it had when the table is mid-write. */
+static void test_reader_refresh_clock_reads_new_points_or_keeps_the_old(void **state)
+{
+    (void)state;
+    if (hdr(fr__proc.base)->clock_source != FR_ABI_CLOCK_TSC)
+        skip();
+    unsigned char *m = copy_region();
+    struct fr_abi_clock_table *c = (struct fr_abi_clock_table *)(m + hdr(m)->clock_off);
+    struct reader r;
+    assert_int_equal(reader_open(&r, m, fr__proc.size), 0);
+    uint64_t count = atomic_load(&c->count);
+    uint32_t n = r.clock.n;
+    assert_true(n >= 2 && count < FR_ABI_CLOCK_CAP);
+    const struct fr_abi_clock_point *last = &r.clock.pts[n - 1];
+    /* one second later, 10 ppm fast */
+    const uint64_t pt[4] = {last->tsc + 1000000000, last->mono_ns + 1000010000,
+                            last->real_ns + 1000010000, last->boot_ns + 1000010000};
+    for (int k = 0; k < 4; k++)
+        atomic_store(&c->points[count][k], pt[k]);
+    atomic_store(&c->count, count + 1);
+    uint64_t t = pt[0] + 500000000;
+    uint64_t before = reader_clock_convert(&r.clock, t);
+    assert_int_equal(reader_refresh_clock(&r), 0);
+    assert_int_equal(r.clock.n, n + 1);
+    assert_int_equal(r.clock.pts[n].mono_ns, pt[1]);
+    assert_int_not_equal(reader_clock_convert(&r.clock, t), before);
+
+    struct reader_clock was = r.clock;
+    atomic_store(&c->seq, atomic_load(&c->seq) | 1); /* a writer that never finishes */
+    assert_int_equal(reader_refresh_clock(&r), -EAGAIN);
+    assert_memory_equal(&r.clock, &was, sizeof was);
+    free(m);
+}
+
 /* Timestamps long past the newest calibration point (a process that
  * runs for minutes on the points the daemon read at registration), some
  * a little older than the one before: each converts exactly as the
@@ -572,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_reader_resyncs_after_a_broken_record),
         cmocka_unit_test(test_reader_ignores_bad_string_entries_and_ids),
         cmocka_unit_test(test_reader_refuses_a_clock_table_without_two_points),
+        cmocka_unit_test(test_reader_refresh_clock_reads_new_points_or_keeps_the_old),
         cmocka_unit_test(test_reader_converts_exactly_far_past_the_newest_point),
         cmocka_unit_test(test_reader_drops_units_a_writer_may_be_overwriting),
         cmocka_unit_test(test_reader_one_thread_at_a_time_reads_like_the_whole),
