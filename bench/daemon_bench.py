@@ -12,12 +12,14 @@ stdout. Never fails on a number: this runs on shared, noisy VMs, so each
 row says ok or MISS and the exit status is 0 unless something could not be
 measured at all. docs/performance.md ("The daemon") describes every row.
 
-1. A full 8 MiB window: 8 bench-fillapp processes, one writer thread
-   each, 1 MiB rings filled twice over, then holding still. After the
+1. A full 8 MiB window: 8 writer threads with 1 MiB rings filled twice
+   over, then holding still, in 8 bench-fillapp processes of one thread
+   ([8x1] rows) and in one of eight threads ([1x8]; --shapes). After the
    first snapshot and WARMUP untimed ones, the time from connect until
    the client has the last byte of GET /debug/flightrecorder
    (a Python socket client, TCP and unix socket; and the `curl` command,
-   writing a file, spawn included), interleaved with `lttng snapshot
+   writing a file, timed whole, spawn included, and by its own
+   time_total), interleaved with `lttng snapshot
    record` of a snapshot session whose per-UID buffers hold 8 MiB of the
    same events (bench-fillapp-lttng), timed as a command.
 2. Daemon memory from /proc/PID/status: idle (writers registered, no
