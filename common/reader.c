@@ -368,6 +368,7 @@ struct ring_copy {
     uint64_t (*u)[2]; /* units, oldest first, inside the buffer copy_ring() got */
     size_t off;       /* where u starts in reader_buf.units */
     size_t n;
+    uint64_t span; /* units the ring held when opened: what counts against max_bytes */
     uint32_t tid, state;
     uint64_t claim, exit, cur_task, dropped;
     char name[FR_ABI_THREAD_NAME_MAX];
@@ -428,6 +429,7 @@ static int ring_open(const struct reader *r, uint32_t i, uint64_t max_units,
     sp->lo = sp->h1 - start > sp->cap ? sp->h1 - sp->cap : start;
     if (sp->h1 - sp->lo > max_units)
         sp->lo = sp->h1 - max_units;
+    out->span = sp->h1 - sp->lo;
     return 1;
 }
 
@@ -1128,7 +1130,7 @@ static int read_direct(const struct reader *r, uint64_t from, uint64_t budget,
             out->errors += got < 0;
             continue;
         }
-        total += b->rings->n;
+        total += b->rings->span; /* as reader_read_head() counts */
         nev += b->threads[out->nthreads].n;
         out->nthreads++;
     }
