@@ -31,6 +31,7 @@ struct job {
     struct autosnap *a;
     struct rules_pending *p; /* owns */
     struct capture cap;      /* owns */
+    struct reader_buf buf;   /* owns: decode memory, the spare or new */
     uint64_t wall_ns, mono_ns; /* one instant on both clocks, at the trigger */
     int err;
     char name[STORE_FILE_MAX];
@@ -247,7 +248,7 @@ static void job_run(uv_work_t *w)
     if (j->err < 0)
         return;
     struct capture_opts o = {.from_ns = p->from_ns, .max_bytes = a->max_bytes, .json = a->json,
-                             .chunk = 256u << 10};
+                             .chunk = 256u << 10, .buf = &j->buf};
     struct file_out out = {.fd = tx.fd};
     struct enc_sink sink = {file_write, &out};
     j->err = capture_encode(&j->cap, &o, &sink);
@@ -298,6 +299,7 @@ static void job_after(uv_work_t *w, int status)
              "and caps: the next trigger tries again)",
              j->p->rule.name, strerror(-j->err));
     capture_release(&j->cap, a->reg);
+    capture_spare_give(a->spare, &j->buf);
     free(j->p);
     free(j);
     a->running--;
@@ -328,6 +330,7 @@ static void start_job(struct autosnap *a, struct rules_pending *p)
     }
     j->a = a;
     j->p = p;
+    capture_spare_take(a->spare, &j->buf);
     /* The trigger's wall time: its monotonic time moved by how long ago
      * it was, read on both clocks now. */
     uint64_t mono = uv_hrtime(), wall = realtime_ns();
@@ -382,11 +385,12 @@ static void arm(struct autosnap *a)
 /* ---- life ---- */
 
 int autosnap_start(struct autosnap *a, uv_loop_t *loop, struct registry *reg,
-                   const struct dconfig *cfg)
+                   struct capture_spare *spare, const struct dconfig *cfg)
 {
     memset(a, 0, sizeof *a);
     a->loop = loop;
     a->reg = reg;
+    a->spare = spare;
     a->max_bytes = cfg->recording.max_bytes;
     a->json = cfg->snapshots.format == DFORMAT_JSON;
     a->allow_tcp = cfg->http.allow_trigger;

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "common/ctl.h"
+#include "daemon/capture.h"
 #include "daemon/config_schema.h"
 #include "daemon/control.h"
 #include "daemon/http.h"
@@ -30,6 +31,7 @@
 struct autosnap {
     uv_loop_t *loop;      /* borrows */
     struct registry *reg; /* borrows */
+    struct capture_spare *spare; /* borrows: decode memory kept between captures */
     struct rules *rules;  /* owns */
     struct store *store;  /* owns */
     uv_timer_t timer;     /* owns: the next pending snapshot's due time */
@@ -48,7 +50,7 @@ struct autosnap {
  * used now is logged and tried again at each write) and takes cfg's rules.
  * Returns 0 or -ENOMEM. */
 int autosnap_start(struct autosnap *a, uv_loop_t *loop, struct registry *reg,
-                   const struct dconfig *cfg);
+                   struct capture_spare *spare, const struct dconfig *cfg);
 
 /* SIGHUP: new rules, store limits and format; every connected process
  * gets its new rule table. -ENOMEM keeps the old rules. */

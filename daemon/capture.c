@@ -72,6 +72,37 @@ void capture_release(struct capture *c, struct registry *reg)
     memset(c, 0, sizeof *c);
 }
 
+void capture_spare_take(struct capture_spare *s, struct reader_buf *out)
+{
+    *out = s->b;
+    memset(&s->b, 0, sizeof s->b);
+    s->held = false;
+}
+
+/* What a reader_buf holds, roughly: the ring copies and the events (the
+ * text buffer is touched only as far as logs go). */
+static size_t buf_bytes(const struct reader_buf *b)
+{
+    return b->units_cap * sizeof *b->units + b->events_cap * sizeof *b->events;
+}
+
+void capture_spare_give(struct capture_spare *s, struct reader_buf *b)
+{
+    if (!s->held && buf_bytes(b) <= CAPTURE_SPARE_MAX) {
+        s->b = *b;
+        s->held = true;
+    } else {
+        reader_buf_fini(b);
+    }
+    memset(b, 0, sizeof *b);
+}
+
+void capture_spare_fini(struct capture_spare *s)
+{
+    reader_buf_fini(&s->b);
+    s->held = false;
+}
+
 uint64_t capture_newest(const struct capture *c)
 {
     uint64_t newest = 0;

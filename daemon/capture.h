@@ -44,6 +44,22 @@ struct capture_opts {
                              * next capture; NULL: a temporary one */
 };
 
+/* Decode memory kept from one capture to the next (HTTP snapshots and
+ * rule snapshots alike), so that a snapshot does not fault in the pages
+ * of its decoded events each time: a capture takes it (or starts with
+ * nothing: the reader grows new memory) and gives it back when done. One
+ * is kept, of at most CAPTURE_SPARE_MAX bytes (one 1 MiB ring decoded
+ * takes 3.5 MiB of events): a capture of a larger ring gives its memory
+ * back to the system. Loop thread only. */
+#define CAPTURE_SPARE_MAX (16u << 20)
+struct capture_spare {
+    struct reader_buf b; /* owns */
+    bool held;           /* b holds memory */
+};
+void capture_spare_take(struct capture_spare *s, struct reader_buf *out);
+void capture_spare_give(struct capture_spare *s, struct reader_buf *b);
+void capture_spare_fini(struct capture_spare *s);
+
 /* Pool thread. The newest event's time over the processes (0: none): a
  * window aligned on it does not move while nothing is recorded, so two
  * snapshots with no new events in between are identical. */

@@ -52,6 +52,7 @@ struct daemon {
     struct registry reg;
     struct control ctl;
     struct http_server *http;
+    struct capture_spare spare; /* decode memory of HTTP and rule snapshots */
     struct snap_service snap;
     struct autosnap autosnap;
     struct metrics_src msrc;
@@ -318,7 +319,7 @@ int main(int argc, char **argv)
     uv_loop_set_data(dm.loop, &dm);
     struct registry_limits lim = {.max_procs = PROCS_MAX, .max_region = REGION_MAX};
     registry_init(&dm.reg, dm.cfg.recording.window_ns, &lim);
-    snap_service_init(&dm.snap, dm.loop, &dm.reg, dm.cfg.recording.window_ns,
+    snap_service_init(&dm.snap, dm.loop, &dm.reg, &dm.spare, dm.cfg.recording.window_ns,
                       dm.cfg.recording.max_bytes, dm.cfg.limits.max_concurrent_snapshots);
     dm.msrc = (struct metrics_src){.reg = &dm.reg, .snap = &dm.snap, .ctl = &dm.ctl};
     dm.ssrc = (struct status_src){.reg = &dm.reg};
@@ -327,7 +328,7 @@ int main(int argc, char **argv)
     uv_signal_init(dm.loop, &dm.sig_term);
     uv_signal_init(dm.loop, &dm.sig_int);
     dm.sig_hup.data = dm.sig_term.data = dm.sig_int.data = &dm;
-    int err = autosnap_start(&dm.autosnap, dm.loop, &dm.reg, &dm.cfg);
+    int err = autosnap_start(&dm.autosnap, dm.loop, &dm.reg, &dm.spare, &dm.cfg);
     if (err < 0) {
         dlog("cannot start the rules: %s", strerror(-err));
         return 1;
@@ -364,7 +365,7 @@ int main(int argc, char **argv)
     uv_run(dm.loop, UV_RUN_DEFAULT);
     http_free(dm.http);
     autosnap_free(&dm.autosnap);
-    snap_service_fini(&dm.snap);
+    capture_spare_fini(&dm.spare);
     registry_fini(&dm.reg);
     uv_loop_close(dm.loop);
     dlog("stopped");

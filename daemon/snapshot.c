@@ -45,26 +45,16 @@ struct snap_job {
 };
 
 void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry *reg,
-                       uint64_t window_ns, uint64_t max_bytes, unsigned max_running)
+                       struct capture_spare *spare, uint64_t window_ns, uint64_t max_bytes,
+                       unsigned max_running)
 {
     memset(s, 0, sizeof *s);
     s->loop = loop;
     s->reg = reg;
+    s->spare = spare;
     s->window_ns = window_ns;
     s->max_bytes = max_bytes;
     s->max_running = max_running;
-}
-
-void snap_service_fini(struct snap_service *s)
-{
-    reader_buf_fini(&s->spare);
-}
-
-/* What a reader_buf holds, roughly: the ring copies and the events (the
- * text buffer is touched only as far as logs go). */
-static size_t buf_bytes(const struct reader_buf *b)
-{
-    return b->units_cap * sizeof *b->units + b->events_cap * sizeof *b->events;
 }
 
 /* ---- the pool thread ---- */
@@ -133,13 +123,7 @@ static void job_after(uv_work_t *w, int status)
         s->failed_total++;
     }
     http_sink_fini(&j->out);
-    /* The decode memory is kept for the next snapshot, unless it is large
-     * (one big process) or another is kept already. */
-    if (!s->spare.units && !s->spare.events && !s->spare.threads &&
-        buf_bytes(&j->buf) <= SNAP_SPARE_MAX)
-        s->spare = j->buf;
-    else
-        reader_buf_fini(&j->buf);
+    capture_spare_give(s->spare, &j->buf);
     free(j);
     /* What else a snapshot allocated sits in a pool thread's malloc
      * arena, which glibc keeps: give it back. */
@@ -256,8 +240,7 @@ void snap_handle(struct http_req *req, void *arg)
     j->json = sel.json;
     j->t0 = uv_hrtime();
     http_sink_init(&j->out, req, job_start, j);
-    j->buf = s->spare; /* or zeros: the reader grows it */
-    memset(&s->spare, 0, sizeof s->spare);
+    capture_spare_take(s->spare, &j->buf);
     j->work.data = j;
     s->running++;
     uv_queue_work(s->loop, &j->work, job_run, job_after);

@@ -13,13 +13,10 @@
 #include <uv.h>
 
 #include "common/reader.h"
+#include "daemon/capture.h"
 #include "daemon/http.h"
 #include "daemon/registry.h"
 
-
-/* Decode memory kept between snapshots at most (one 1 MiB ring decoded
- * takes 3.5 MiB of events): a snapshot of a larger process gives it back. */
-#define SNAP_SPARE_MAX (16u << 20)
 
 /* The duration histogram's upper bounds, seconds (Prometheus buckets). */
 #define SNAP_BUCKETS 10
@@ -36,14 +33,12 @@ struct snap_service {
     uint64_t served_total, failed_total, busy_total, aborted_total;
     uint64_t bucket[SNAP_BUCKETS + 1]; /* cumulative at render time; last is +Inf */
     double seconds_sum;
-    struct reader_buf spare; /* owns: the last snapshot's decode memory, for the next */
+    struct capture_spare *spare; /* borrows: decode memory kept between captures */
 };
 
 void snap_service_init(struct snap_service *s, uv_loop_t *loop, struct registry *reg,
-                       uint64_t window_ns, uint64_t max_bytes, unsigned max_running);
-
-/* Frees what the service keeps; no snapshot may be running. */
-void snap_service_fini(struct snap_service *s);
+                       struct capture_spare *spare, uint64_t window_ns, uint64_t max_bytes,
+                       unsigned max_running);
 
 /* The route handler; arg is the struct snap_service. */
 void snap_handle(struct http_req *req, void *arg);
