@@ -4,8 +4,9 @@
 # until Ctrl-C; then both stop cleanly.
 set -eu
 build=$1
-run=$build/run
-mkdir -p "$run"
+mkdir -p "$build/run"
+# The config takes absolute paths only (flightrecd may change directory).
+run=$(cd "$build/run" && pwd)
 cat > "$run/flightrec.yaml" <<YAML
 # written by scripts/run.sh for make run
 http:
