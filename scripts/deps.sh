@@ -6,9 +6,9 @@ pkgs=""
 for profile in "$@"; do
   case "$profile" in
   build) pkgs="$pkgs gcc g++ make cmake ninja-build pkg-config libuv1-dev libyaml-dev node-llhttp libsystemd-dev" ;;
-  test) pkgs="$pkgs libcmocka-dev python3 protobuf-compiler prometheus systemd" ;;
+  test) pkgs="$pkgs libcmocka-dev python3 protobuf-compiler prometheus systemd curl" ;;
   ci) pkgs="$pkgs clang libclang-rt-14-dev" ;;
-  bench) pkgs="$pkgs liblttng-ust-dev lttng-tools" ;;
+  bench) pkgs="$pkgs liblttng-ust-dev lttng-tools curl" ;;
   *) echo "deps.sh: unknown profile $profile" >&2; exit 2 ;;
   esac
 done
